@@ -1,0 +1,135 @@
+"""`python -m deepfake predict | train | evaluate | push`.
+
+predict prints one JSON object per input file per line on stdout; progress and warnings go to stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import DeepfakeError
+
+
+def iter_inputs(paths: list[str]):
+    """Files as given, and every image or video below a directory (recursive, sorted)."""
+    from .media import media_kind
+
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            for f in sorted(path.rglob("*")):
+                if f.is_file() and media_kind(f):
+                    yield f
+        else:
+            yield path
+
+
+def _write_explanations(det, path: Path, result, outdir: Path, args) -> dict:
+    """Grad-CAM and grid-heatmap PNGs (images), frame-importance JSON (videos). Returns written names."""
+    from PIL import Image
+
+    from . import render
+    from .media import load_image
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    stem = path.stem
+    written = {}
+    if result.kind == "video":
+        name = f"{stem}.frame_importance.json"
+        rows = [{"index": f.index, "timestamp_s": f.timestamp_s, "fake_probability": f.fake_probability,
+                 "importance_leave_one_out": f.importance_leave_one_out, "importance_blank": f.importance_blank}
+                for f in result.frames]
+        (outdir / name).write_text(json.dumps(rows, indent=1))
+        written["frame_importance"] = name
+        return written
+    if result.fake_probability is None:
+        return written
+    cam = det.grad_cam(path, args.cam_method, threshold=args.threshold, whole_image=args.whole_image)
+    Image.fromarray(render.cam_overlay(load_image(path), cam)).save(outdir / f"{stem}.gradcam.png")
+    written["gradcam"] = f"{stem}.gradcam.png"
+    occ = det.occlusion_map(path, grid=args.grid, threshold=args.threshold, whole_image=args.whole_image)
+    Image.fromarray(render.occlusion_overlay(occ)).save(outdir / f"{stem}.grid.png")
+    (outdir / f"{stem}.grid.json").write_text(json.dumps(occ.to_dict()))
+    written["grid"] = f"{stem}.grid.png"
+    written["grid_json"] = f"{stem}.grid.json"
+    return written
+
+
+def cmd_predict(args) -> int:
+    from tqdm import tqdm
+
+    from . import load_detector
+    from .media import media_kind
+
+    try:
+        det = load_detector(args.model, face_detector=args.face_detector)
+    except DeepfakeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for w in det.warnings + ((det.face_detector.warning,) if det.face_detector.warning else ()):
+        print(f"warning: {w}", file=sys.stderr)
+    inputs = list(iter_inputs(args.paths))
+    failed = 0
+    for path in tqdm(inputs, desc="analysing", unit="file", file=sys.stderr, disable=None):
+        kind = media_kind(path)
+        row = {"path": str(path), "kind": kind}
+        try:
+            if kind is None:
+                from .media import ACCEPTED_IMAGES, ACCEPTED_VIDEOS
+                raise DeepfakeError(f"unsupported file type '{path.suffix}'. Accepted images: {ACCEPTED_IMAGES}; "
+                                    f"videos: {ACCEPTED_VIDEOS}.")
+            result = det.analyze(path, frames=args.frames, aggregation=args.aggregation,
+                                 threshold=args.threshold, whole_image=args.whole_image)
+            row.update(result.to_dict())
+            if args.explain:
+                row["explanations"] = _write_explanations(det, path, result, Path(args.explain), args)
+        except DeepfakeError as exc:
+            row["error"] = str(exc)
+            failed += 1
+        except Exception as exc:  # one bad file must not end the run; say what failed, without a traceback
+            row["error"] = f"unexpected {type(exc).__name__} while analysing this file"
+            logging.getLogger(__name__).debug("analysis failed", exc_info=True)
+            failed += 1
+        print(json.dumps(row), flush=True)
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .detector import DEFAULT_FRAMES
+    from .explain import CAM_METHODS
+    from .video import AGGREGATIONS
+
+    parser = argparse.ArgumentParser(prog="python -m deepfake", description="Explainable deepfake detection.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("predict", help="analyse images and videos; one JSON line per file")
+    p.add_argument("paths", nargs="+", help="files or directories (searched recursively)")
+    p.add_argument("--model", default=None, help="detector folder or Hub repo ORG/NAME[@REV] (default: "
+                   "$DEEPFAKE_MODEL, else the bundled model)")
+    p.add_argument("--face-detector", default=None, help="'yunet' (default), 'haar' or a YuNet .onnx path")
+    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help="frames sampled per video")
+    p.add_argument("--aggregation", choices=AGGREGATIONS, default="mean", help="video score from frame scores")
+    p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the model's)")
+    p.add_argument("--whole-image", action="store_true", help="score the whole image when no face is found")
+    p.add_argument("--explain", metavar="OUTDIR", default=None,
+                   help="write Grad-CAM and grid-heatmap PNGs (images) and frame importance JSON (videos)")
+    p.add_argument("--cam-method", choices=list(CAM_METHODS), default="gradcam")
+    p.add_argument("--grid", type=int, default=8, help="grid size of the occlusion heatmap (2-32)")
+    p.set_defaults(func=cmd_predict)
+    try:
+        from .train.commands import register
+    except ImportError as exc:  # training extras missing: predict still works
+        logging.getLogger(__name__).debug("training commands unavailable: %s", exc)
+    else:
+        register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)

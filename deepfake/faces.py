@@ -1,0 +1,184 @@
+"""Face detectors (OpenCV YuNet from the Hub, Haar cascade fallback) and the face-crop recipe.
+
+The same `detect` + `crop_face` pair is used at inference and in training, so the detector always sees
+crops made the way it was trained on.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+YUNET_REPO = "opencv/face_detection_yunet"
+YUNET_FILE = "face_detection_yunet_2023mar.onnx"
+# Faces are found on a copy whose longer side is at most this; boxes are mapped back to full size.
+DETECT_MAX_SIDE = 640
+# Inputs that already are a tight face crop: detect again on a copy with this much border added.
+_PAD_FRACTION = 0.35
+
+
+@dataclass(frozen=True)
+class Face:
+    box: tuple[int, int, int, int]  # x, y, width, height in pixels of the analysed image
+    score: float  # detector confidence (1.0 for detectors that give none)
+    landmarks: tuple[tuple[float, float], ...] | None = None  # YuNet: eyes, nose tip, mouth corners
+
+    @property
+    def side(self) -> int:
+        return max(self.box[2], self.box[3])
+
+
+@dataclass(frozen=True)
+class CropRecipe:
+    """Square box around the face, `margin` times its longer side, clipped to the frame, resized."""
+    margin: float = 1.3
+    size: int = 224
+
+
+def crop_box(face_box, image_shape, margin: float) -> tuple[int, int, int, int]:
+    """The square crop box (x0, y0, x1, y1) of the recipe, clipped to the image."""
+    x, y, w, h = face_box
+    side = max(w, h) * margin
+    cx, cy = x + w / 2.0, y + h / 2.0
+    H, W = image_shape[:2]
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    x1, y1 = int(round(cx + side / 2)), int(round(cy + side / 2))
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return 0, 0, W, H
+    return x0, y0, x1, y1
+
+
+def crop_face(rgb: np.ndarray, face_box, recipe: CropRecipe) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Crop and resize one face; returns (crop, crop box in image pixels)."""
+    x0, y0, x1, y1 = crop_box(face_box, rgb.shape, recipe.margin)
+    patch = rgb[y0:y1, x0:x1]
+    interp = cv2.INTER_AREA if patch.shape[0] > recipe.size else cv2.INTER_LINEAR
+    return cv2.resize(patch, (recipe.size, recipe.size), interpolation=interp), (x0, y0, x1, y1)
+
+
+def keep_large_faces(faces: list[Face], ratio: float = 0.5) -> list[Face]:
+    """Faces at least `ratio` of the largest face's size, largest first."""
+    if not faces:
+        return []
+    faces = sorted(faces, key=lambda f: f.side, reverse=True)
+    return [f for f in faces if f.side >= ratio * faces[0].side]
+
+
+@dataclass
+class FaceDetector:
+    """One face detector instance; `detect` is safe to call from several threads."""
+    name: str  # "yunet" or "haar"
+    source: str  # where the model came from, for results and the UI
+    warning: str | None = None  # set when a fallback was used
+    _impl: object = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        """All faces at least half the size of the largest, largest first. Tight crops are handled."""
+        faces = self._detect_scaled(rgb)
+        if not faces:
+            faces = self._detect_padded(rgb)
+        return keep_large_faces(faces)
+
+    def _detect_padded(self, rgb: np.ndarray) -> list[Face]:
+        H, W = rgb.shape[:2]
+        p = int(round(max(H, W) * _PAD_FRACTION))
+        padded = cv2.copyMakeBorder(rgb, p, p, p, p, cv2.BORDER_CONSTANT, value=(127, 127, 127))
+        out = []
+        for f in self._detect_scaled(padded):
+            x, y, w, h = f.box
+            x0, y0 = max(0, x - p), max(0, y - p)
+            x1, y1 = min(W, x - p + w), min(H, y - p + h)
+            if x1 - x0 < 0.5 * w or y1 - y0 < 0.5 * h:  # mostly in the border: not a face of the image
+                continue
+            lm = None if f.landmarks is None else tuple((u - p, v - p) for u, v in f.landmarks)
+            out.append(Face((x0, y0, x1 - x0, y1 - y0), f.score, lm))
+        return out
+
+    def _detect_scaled(self, rgb: np.ndarray) -> list[Face]:
+        H, W = rgb.shape[:2]
+        scale = min(1.0, DETECT_MAX_SIDE / max(H, W))
+        small = rgb if scale == 1.0 else cv2.resize(
+            rgb, (max(1, round(W * scale)), max(1, round(H * scale))), interpolation=cv2.INTER_AREA)
+        bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+        with self._lock:
+            raw = _yunet_detect(self._impl, bgr) if self.name == "yunet" else _haar_detect(self._impl, bgr)
+        inv = 1.0 / scale
+        faces = []
+        for box, score, lm in raw:
+            x, y, w, h = (float(v) * inv for v in box)
+            x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
+            x1, y1 = min(W, int(round(x + w))), min(H, int(round(y + h)))
+            if x1 - x0 < 8 or y1 - y0 < 8:
+                continue
+            lm = None if lm is None else tuple((float(u) * inv, float(v) * inv) for u, v in lm)
+            faces.append(Face((x0, y0, x1 - x0, y1 - y0), round(float(score), 4), lm))
+        return faces
+
+
+def _yunet_detect(net, bgr):
+    h, w = bgr.shape[:2]
+    net.setInputSize((w, h))
+    _, dets = net.detect(bgr)
+    if dets is None:
+        return []
+    return [(d[0:4], d[14], d[4:14].reshape(5, 2)) for d in dets]
+
+
+def _haar_detect(cascade, bgr):
+    gray = cv2.equalizeHist(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    min_side = max(24, min(gray.shape) // 12)
+    boxes = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
+    return [(b, 1.0, None) for b in (boxes if len(boxes) else [])]
+
+
+def haar_detector(warning: str | None = None) -> FaceDetector:
+    path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+    cascade = cv2.CascadeClassifier(str(path))
+    if cascade.empty():
+        raise RuntimeError("OpenCV's bundled Haar cascade is missing: reinstall opencv-python-headless 4.x")
+    return FaceDetector("haar", "opencv haarcascade_frontalface_default.xml", warning, cascade)
+
+
+def yunet_from_file(path: str | os.PathLike, source: str) -> FaceDetector:
+    """Load YuNet from an ONNX file; raises ValueError if the file is not a usable model."""
+    try:
+        net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.7, 0.3, 5000)
+    except cv2.error as exc:
+        raise ValueError(f"{Path(path).name} is not a valid YuNet ONNX model") from exc
+    return FaceDetector("yunet", source, None, net)
+
+
+def load_face_detector(spec: str | None = None) -> FaceDetector:
+    """The default face detector: YuNet from the Hub (cache when offline), else the Haar fallback.
+
+    spec (or env DEEPFAKE_FACE_DETECTOR): None/"yunet" for the Hub file, "haar", or a path to an ONNX
+    file. The Hub revision can be pinned with DEEPFAKE_YUNET_REVISION.
+    """
+    spec = spec or os.environ.get("DEEPFAKE_FACE_DETECTOR") or "yunet"
+    if spec == "haar":
+        return haar_detector()
+    try:
+        if spec == "yunet":
+            from huggingface_hub import hf_hub_download
+
+            revision = os.environ.get("DEEPFAKE_YUNET_REVISION") or None
+            path = hf_hub_download(YUNET_REPO, YUNET_FILE, revision=revision, etag_timeout=2)
+            source = f"{YUNET_REPO}/{YUNET_FILE}" + (f"@{revision}" if revision else "")
+        else:
+            path, source = spec, Path(spec).name
+        return yunet_from_file(path, source)
+    except Exception as exc:  # any failure to get YuNet: fall back, and say so in every result
+        # Only our own messages are quoted: library messages may name server paths.
+        reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}, not in the cache or Hub unreachable"
+        msg = f"YuNet face detector unavailable ({reason}); using the Haar cascade fallback."
+        log.warning(msg)
+        return haar_detector(warning=msg)

@@ -1,0 +1,93 @@
+"""Detector source -> local folder: a Hub repo id[@revision], a local folder, or the bundled default.
+
+Downloads go through huggingface_hub (so its cache, offline mode and revisions all apply). When the Hub
+cannot be reached and the repo is not cached, the bundled model is used and a warning says so.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ModelLoadError
+from .model import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE
+
+log = logging.getLogger(__name__)
+
+BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "models" / "deepfake-lite0-sbi"
+# The Hub repo the bundled model is published as (README front matter `models:` names it too).
+BUNDLED_REPO_ID = "deepfake-explained/deepfake-lite0-sbi"
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    folder: Path
+    model_id: str  # Hub repo id, or "local:<folder name>" / "bundled:<folder name>"
+    revision: str  # Hub commit hash, or "sha256:<12 hex>" of the weights for folders
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _weights_digest(folder: Path) -> str:
+    path = folder / WEIGHTS_FILE
+    if not path.is_file():
+        return "unknown"
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()[:12]
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _bundled(warnings: tuple[str, ...] = ()) -> ResolvedSource:
+    if not (BUNDLED_MODEL / CONFIG_FILE).is_file():
+        raise ModelLoadError("No detector given and the bundled model folder is missing; pass a folder or Hub repo id.")
+    return ResolvedSource(BUNDLED_MODEL, f"bundled:{BUNDLED_MODEL.name}", _weights_digest(BUNDLED_MODEL), warnings)
+
+
+def resolve_source(source: str | os.PathLike | None = None) -> ResolvedSource:
+    """Where to load a detector from. source=None: $DEEPFAKE_MODEL, else the bundled model."""
+    if source is None:
+        source = os.environ.get("DEEPFAKE_MODEL") or None
+    if source is None:
+        return _bundled()
+    path = Path(source).expanduser()
+    if path.is_dir():
+        if path.resolve() == BUNDLED_MODEL:
+            return _bundled()
+        return ResolvedSource(path, f"local:{path.name}", _weights_digest(path))
+    text = str(source)
+    if not _REPO_ID.match(text) or text.startswith((".", "/", "~")):
+        raise ModelLoadError(f"'{path.name}' is neither a detector folder nor a Hub repo id (ORG/NAME[@REVISION])")
+    repo_id, _, revision = text.partition("@")
+    return _from_hub(repo_id, revision or None)
+
+
+def _from_hub(repo_id: str, revision: str | None) -> ResolvedSource:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (LocalEntryNotFoundError, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
+
+    offline = _offline()
+    try:
+        folder = Path(snapshot_download(
+            repo_id, revision=revision, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE],
+            etag_timeout=2, local_files_only=offline))
+    except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
+        raise ModelLoadError(f"Hub repo '{repo_id}'" + (f" revision '{revision}'" if revision else "")
+                             + f" not found ({type(exc).__name__})") from None
+    except (LocalEntryNotFoundError, OSError, ValueError) as exc:
+        # Hub unreachable (or offline) and nothing cached: the bundled model keeps the app usable.
+        why = "offline mode" if offline else "the Hub is unreachable"
+        msg = f"Detector '{repo_id}' is not in the local cache and {why} ({type(exc).__name__}); using the bundled model."
+        log.warning(msg)
+        return _bundled((msg,))
+    warnings = (f"Loaded '{repo_id}' from the local Hub cache (offline mode).",) if offline else ()
+    return ResolvedSource(folder, repo_id, folder.name, warnings)

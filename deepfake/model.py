@@ -1,0 +1,217 @@
+"""The detector network: config.json (timm format + this project's fields), safetensors weights,
+preprocessing read from the config, batched prediction of fake probabilities for face crops."""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import timm
+import torch
+from timm.data import resolve_model_data_config
+
+from .errors import ModelLoadError
+from .faces import CropRecipe
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "README.md"
+_INTERP = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST,
+           "area": cv2.INTER_AREA, "lanczos": cv2.INTER_LANCZOS4}
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Everything the code needs to know about a detector; read from its config.json."""
+    architecture: str
+    num_classes: int
+    pretrained_cfg: dict
+    label_names: tuple[str, ...]
+    fake_index: int
+    threshold: float
+    crop: CropRecipe
+    cam_layer: str | None = None
+    threshold_rule: str = ""
+    data_summary: str = ""
+    format_version: int = FORMAT_VERSION
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, cfg: dict, where: str = CONFIG_FILE) -> "DetectorConfig":
+        def need(d, key, kind):
+            if key not in d:
+                raise ModelLoadError(f"{where}: missing field '{key}'")
+            if not isinstance(d[key], kind):
+                raise ModelLoadError(f"{where}: field '{key}' has the wrong type")
+            return d[key]
+
+        own = need(cfg, "deepfake", dict)
+        version = need(own, "format_version", int)
+        if version > FORMAT_VERSION:
+            raise ModelLoadError(f"{where}: format_version {version} is newer than this code supports ({FORMAT_VERSION})")
+        labels = tuple(need(cfg, "label_names", list))
+        num_classes = need(cfg, "num_classes", int)
+        fake_index = need(own, "fake_index", int)
+        if len(labels) != num_classes or not 0 <= fake_index < num_classes:
+            raise ModelLoadError(f"{where}: label_names, num_classes and fake_index disagree")
+        threshold = float(need(own, "threshold", (int, float)))
+        if not 0.0 < threshold < 1.0:
+            raise ModelLoadError(f"{where}: threshold must be between 0 and 1, got {threshold}")
+        crop = need(own, "face_crop", dict)
+        pcfg = need(cfg, "pretrained_cfg", dict)
+        for key in ("input_size", "mean", "std"):
+            need(pcfg, key, list)
+        return cls(
+            architecture=need(cfg, "architecture", str),
+            num_classes=num_classes,
+            pretrained_cfg=pcfg,
+            label_names=labels,
+            fake_index=fake_index,
+            threshold=threshold,
+            crop=CropRecipe(margin=float(need(crop, "margin", (int, float))), size=int(need(crop, "size", int))),
+            cam_layer=own.get("cam_layer"),
+            threshold_rule=str(own.get("threshold_rule", "")),
+            data_summary=str(own.get("data", "")),
+            format_version=version,
+            raw=cfg,
+        )
+
+
+def make_config_dict(architecture: str, pretrained_cfg: dict, *, threshold: float, crop: CropRecipe,
+                     label_names=("real", "fake"), fake_index: int = 1, cam_layer: str | None = None,
+                     threshold_rule: str = "", data: str = "", extra: dict | None = None) -> dict:
+    """config.json content: timm's hub format plus a 'deepfake' section of this project."""
+    pcfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in pretrained_cfg.items()
+            if k not in ("url", "hf_hub_id", "file", "source", "state_dict", "label_names")}
+    pcfg["num_classes"] = len(label_names)
+    own = {"format_version": FORMAT_VERSION, "fake_index": fake_index, "threshold": round(float(threshold), 6),
+           "threshold_rule": threshold_rule, "face_crop": {"margin": crop.margin, "size": crop.size},
+           "cam_layer": cam_layer, "data": data}
+    own.update(extra or {})
+    return {"architecture": architecture, "num_classes": len(label_names), "label_names": list(label_names),
+            "pretrained_cfg": pcfg, "deepfake": own}
+
+
+def read_config(folder: Path) -> DetectorConfig:
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"{CONFIG_FILE} is missing from the detector folder '{folder.name}'")
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{CONFIG_FILE} is not valid JSON ({exc.__class__.__name__}: {exc})") from None
+    if not isinstance(cfg, dict):
+        raise ModelLoadError(f"{CONFIG_FILE} must hold a JSON object")
+    return DetectorConfig.from_dict(cfg)
+
+
+def create_network(cfg: DetectorConfig) -> torch.nn.Module:
+    """The timm network of the config, randomly initialised (weights are loaded separately)."""
+    if cfg.architecture not in timm.list_models():
+        raise ModelLoadError(f"{CONFIG_FILE}: unknown architecture '{cfg.architecture}' (not a timm model)")
+    pcfg = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.pretrained_cfg.items()}
+    return timm.create_model(cfg.architecture, pretrained=False, num_classes=cfg.num_classes, pretrained_cfg=pcfg)
+
+
+def load_weights(net: torch.nn.Module, folder: Path) -> None:
+    """Load model.safetensors strictly. Pickle checkpoints are refused: they can run code when loaded."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = folder / WEIGHTS_FILE
+    if not path.is_file():
+        pickles = [p.name for p in folder.glob("*") if p.suffix in (".bin", ".pth", ".pt", ".ckpt", ".pkl")]
+        hint = f" (found {', '.join(sorted(pickles))}: pickle checkpoints are refused, convert to safetensors)" if pickles else ""
+        raise ModelLoadError(f"{WEIGHTS_FILE} is missing from the detector folder '{folder.name}'{hint}")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelLoadError(f"{WEIGHTS_FILE} is corrupt or not a safetensors file ({exc})") from None
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} tensors missing (e.g. '{missing[0]}')")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected tensors (e.g. '{unexpected[0]}')")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{len(wrong)} tensors with the wrong shape (e.g. '{k}': file {tuple(state[k].shape)}, "
+                         f"model {tuple(expected[k].shape)})")
+        raise ModelLoadError(f"{WEIGHTS_FILE} does not match architecture in {CONFIG_FILE}: " + "; ".join(parts))
+    net.load_state_dict(state, strict=True)
+
+
+@dataclass
+class Network:
+    """A loaded network with its preprocessing. predict() is thread-safe (no hooks ever attach here)."""
+    config: DetectorConfig
+    net: torch.nn.Module
+    device: torch.device
+    data_config: dict
+    _cam_net: torch.nn.Module | None = field(default=None, repr=False)
+    _cam_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_folder(cls, folder: Path, device: str | None = None) -> "Network":
+        cfg = read_config(folder)
+        net = create_network(cfg)
+        load_weights(net, folder)
+        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        net = net.to(dev, memory_format=torch.channels_last).eval()
+        return cls(cfg, net, dev, resolve_model_data_config(net))
+
+    @property
+    def input_size(self) -> int:
+        return int(self.data_config["input_size"][-1])
+
+    def preprocess(self, crops: list[np.ndarray] | np.ndarray) -> torch.Tensor:
+        """RGB uint8 crops -> normalised NCHW float tensor, per the config (size, crop_pct, mean, std)."""
+        size = self.input_size
+        crop_pct = float(self.data_config.get("crop_pct", 1.0) or 1.0)
+        scale = int(round(size / crop_pct))
+        interp = _INTERP.get(self.data_config.get("interpolation", "bilinear"), cv2.INTER_LINEAR)
+        batch = np.empty((len(crops), size, size, 3), dtype=np.uint8)
+        for i, c in enumerate(crops):
+            if c.shape[0] != scale or c.shape[1] != scale:
+                c = cv2.resize(c, (scale, scale), interpolation=interp)
+            off = (scale - size) // 2
+            batch[i] = c[off:off + size, off:off + size]
+        x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+        mean = torch.tensor(self.data_config["mean"], device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.data_config["std"], device=self.device).view(1, 3, 1, 1)
+        return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+
+    def probabilities(self, x: torch.Tensor, batch_size: int = 32) -> np.ndarray:
+        """Fake probability for each preprocessed input, batched, under inference_mode."""
+        out = []
+        with torch.inference_mode():
+            for i in range(0, x.shape[0], batch_size):
+                logits = self.net(x[i:i + batch_size].to(self.device, memory_format=torch.channels_last))
+                out.append(torch.softmax(logits.float(), dim=1)[:, self.config.fake_index].cpu())
+        return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
+
+    def predict(self, crops) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros(0)
+        return self.probabilities(self.preprocess(crops))
+
+    def cam_network(self) -> tuple[torch.nn.Module, threading.Lock]:
+        """A private copy of the network for gradient methods, so their hooks never touch predict()."""
+        with self._cam_lock:
+            if self._cam_net is None:
+                import copy
+                self._cam_net = copy.deepcopy(self.net).eval()
+        return self._cam_net, self._cam_lock
+
+    def cam_layer_name(self) -> str:
+        if self.config.cam_layer:
+            return self.config.cam_layer
+        return self.net.feature_info[-1]["module"]

@@ -1,0 +1,137 @@
+"""Typed results. Each is a frozen dataclass whose to_dict() is JSON-serialisable; array fields
+(maps, frames) are kept for rendering but marked `json=False` and summarised instead."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+FAKE, REAL, NO_FACE = "FAKE", "REAL", "NO_FACE"
+
+
+def _array_field(default=None):
+    return field(default=default, repr=False, compare=False, metadata={"json": False})
+
+
+def _plain(value):
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if f.metadata.get("json", True)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else round(float(value), 6)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+class _Json:
+    def to_dict(self) -> dict:
+        return _plain(self)
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(), **kw)
+
+
+def label_for(probability: float | None, threshold: float) -> str:
+    if probability is None:
+        return NO_FACE
+    return FAKE if probability >= threshold else REAL
+
+
+@dataclass(frozen=True)
+class FaceResult(_Json):
+    box: tuple[int, int, int, int]  # x, y, width, height of the detected face
+    crop_box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the square crop the detector scored
+    detection_score: float
+    fake_probability: float
+    label: str
+
+
+@dataclass(frozen=True)
+class ImageResult(_Json):
+    label: str  # FAKE, REAL or NO_FACE
+    fake_probability: float | None  # max over faces; None when no face was found
+    threshold: float
+    faces: tuple[FaceResult, ...]
+    scored_whole_image: bool  # no face found and the whole image was scored on request
+    face_detector: str
+    model_id: str
+    model_revision: str
+    width: int
+    height: int
+    timings_ms: dict
+    warnings: tuple[str, ...] = ()
+    kind: str = "image"
+
+
+@dataclass(frozen=True)
+class FrameResult(_Json):
+    index: int
+    timestamp_s: float
+    fake_probability: float | None  # max over the frame's faces; None when it has none
+    faces: tuple[FaceResult, ...]
+    importance_leave_one_out: float | None  # video probability minus the same without this frame
+    importance_blank: float | None  # video probability minus the same with this frame blanked
+
+
+@dataclass(frozen=True)
+class VideoResult(_Json):
+    label: str
+    fake_probability: float | None
+    threshold: float
+    aggregation: str  # "mean" or "confident"
+    frames: tuple[FrameResult, ...]
+    frames_sampled: int
+    frames_with_face: int
+    blank_frame_probability: float | None  # the model's score of a blank frame (blank-frame importance)
+    fps: float
+    duration_s: float
+    frame_count: int
+    width: int
+    height: int
+    face_detector: str
+    model_id: str
+    model_revision: str
+    timings_ms: dict
+    warnings: tuple[str, ...] = ()
+    kind: str = "video"
+    frame_images: tuple = _array_field(())  # RGB frames, kept only on request (for galleries)
+
+
+@dataclass(frozen=True)
+class FaceCam(_Json):
+    box: tuple[int, int, int, int]
+    crop_box: tuple[int, int, int, int]
+    fake_probability: float
+    peak_xy: tuple[int, int]  # image pixel where this face's map is highest
+    cam: np.ndarray = _array_field()  # (crop size, crop size) in [0, 1]
+
+
+@dataclass(frozen=True)
+class CamResult(_Json):
+    method: str
+    target: str  # the output explained: always the "fake" class, whatever the prediction
+    result: ImageResult
+    faces: tuple[FaceCam, ...]
+    heatmap: np.ndarray = _array_field()  # (H, W) in [0, 1]: each face's map pasted at its crop box
+
+
+@dataclass(frozen=True)
+class OcclusionResult(_Json):
+    grid: int
+    baseline: str
+    fake_probability: float  # of the unoccluded crop
+    # changes[i][j]: fake probability of the crop minus that with cell (row i, column j) occluded;
+    # positive = the cell pushes toward FAKE.
+    changes: np.ndarray
+    crop_box: tuple[int, int, int, int]
+    result: ImageResult
+    crop: np.ndarray = _array_field()  # the face crop that was occluded (RGB)

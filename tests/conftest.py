@@ -1,0 +1,120 @@
+"""Shared test setup: offline Hub, no network beyond loopback, paths to ../shared, small models."""
+import os
+
+# Before anything imports huggingface_hub or gradio.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import ipaddress
+import json
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+SHARED_DATA = SHARED / "data"
+YUNET_ONNX = SHARED / "models" / "face_detection_yunet_2023mar.onnx"
+BUNDLED = ROOT / "models" / "deepfake-lite0-sbi"
+
+
+def _is_loopback(address) -> bool:
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, bytes):
+        host = host.decode()
+    if not isinstance(host, str):  # unix sockets
+        return True
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False  # a host name: would need DNS, i.e. the network
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _guard_connect(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+        raise AssertionError(f"test tried to reach the network: {address!r}")
+    return _real_connect(self, address)
+
+
+def _guard_connect_ex(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+        raise AssertionError(f"test tried to reach the network: {address!r}")
+    return _real_connect_ex(self, address)
+
+
+def _guard_getaddrinfo(host, *args, **kwargs):
+    if host is not None and not _is_loopback(host if not isinstance(host, bytes) else host.decode()):
+        raise AssertionError(f"test tried to resolve a network host: {host!r}")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_network():
+    """Fail any test that reaches beyond loopback (the Hub must be served from the cache)."""
+    socket.socket.connect = _guard_connect
+    socket.socket.connect_ex = _guard_connect_ex
+    socket.getaddrinfo = _guard_getaddrinfo
+    yield
+    socket.socket.connect = _real_connect
+    socket.socket.connect_ex = _real_connect_ex
+    socket.getaddrinfo = _real_getaddrinfo
+
+
+def need(path: Path):
+    if not path.exists():
+        pytest.skip(f"{path} is absent (../shared is not beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return need(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def yunet_onnx() -> Path:
+    return need(YUNET_ONNX)
+
+
+def write_random_detector(folder: Path, seed: int = 0, threshold: float = 0.5) -> Path:
+    """A real tf_efficientnet_lite0 detector folder with random weights (tests of the loading path)."""
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    from deepfake.faces import CropRecipe
+    from deepfake.model import make_config_dict
+
+    torch.manual_seed(seed)
+    net = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=2)
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = make_config_dict("tf_efficientnet_lite0", dict(net.pretrained_cfg, crop_pct=1.0),
+                           threshold=threshold, crop=CropRecipe(1.3, 224), data="random weights for tests")
+    (folder / "config.json").write_text(json.dumps(cfg, indent=2))
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "model.safetensors"))
+    (folder / "README.md").write_text("---\nlibrary_name: timm\n---\n# Random test detector\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def random_model_dir(tmp_path_factory) -> Path:
+    return write_random_detector(tmp_path_factory.mktemp("random_detector") / "random-lite0")
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """scikit-image's public-domain astronaut photo (RGB 512x512, one frontal face)."""
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut())

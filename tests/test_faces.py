@@ -1,0 +1,46 @@
+"""The face-crop recipe and face filtering (detector-independent parts)."""
+import cv2
+import numpy as np
+import pytest
+
+from deepfake.faces import CropRecipe, Face, crop_box, crop_face, haar_detector, keep_large_faces
+
+
+def test_crop_box_is_a_square_with_the_margin_centred_on_the_face():
+    assert crop_box((100, 100, 50, 80), (500, 500), 1.5) == (65, 80, 185, 200)  # side 120
+
+
+def test_crop_box_is_clipped_to_the_frame():
+    x0, y0, x1, y1 = crop_box((0, 10, 60, 60), (100, 200), 2.0)
+    assert (x0, y0) == (0, 0) and x1 == 90 and y1 == 100
+
+
+def test_crop_face_resizes_to_the_recipe_size():
+    img = np.zeros((300, 400, 3), np.uint8)
+    img[100:200, 150:250] = 255  # the "face"
+    crop, box = crop_face(img, (150, 100, 100, 100), CropRecipe(margin=2.0, size=64))
+    assert crop.shape == (64, 64, 3) and box == (100, 50, 300, 250)
+    assert crop[32, 32].min() == 255 and crop[2, 2].max() == 0  # face in the middle, border around
+
+
+def test_only_faces_at_least_half_the_largest_are_kept():
+    faces = [Face((0, 0, 40, 40), 0.9), Face((100, 0, 100, 100), 0.9), Face((300, 0, 50, 50), 0.9),
+             Face((400, 0, 49, 30), 0.9)]
+    kept = keep_large_faces(faces)
+    assert [f.box[2] for f in kept] == [100, 50]
+
+
+def test_tight_face_crops_are_detected(astronaut):
+    """Users upload face crops too (as dfdc_faces are): detection retries on a padded copy."""
+    tight = cv2.resize(astronaut[55:185, 165:285], (224, 224))
+    faces = haar_detector().detect(tight)
+    assert len(faces) == 1
+    x, y, w, h = faces[0].box
+    assert x >= 0 and y >= 0 and x + w <= 224 and y + h <= 224 and w > 100
+
+
+def test_no_face_in_noise_or_flat_images():
+    rng = np.random.default_rng(0)
+    fd = haar_detector()
+    assert fd.detect(np.full((200, 200, 3), 128, np.uint8)) == []
+    assert fd.detect(rng.integers(0, 255, (1, 1, 3), dtype=np.uint8)) == []
