@@ -19,7 +19,7 @@ from .errors import InputError
 
 # Limits (documented in README "Limits and guarantees").
 MAX_IMAGE_PIXELS = 40_000_000  # 40 megapixels, e.g. 8000x5000; a decompression bomb is refused before decoding
-MAX_VIDEO_PIXELS = 3840 * 2160 * 2  # up to 4K (and portrait/odd aspect of the same area)
+MAX_VIDEO_PIXELS = 4096 * 2160  # DCI 4K; UHD 3840x2160 and portrait 4K fit too
 MAX_VIDEO_SECONDS = 30 * 60
 MAX_SAMPLED_FRAMES = 128
 # PIL's own bomb check stays on as a second line of defence, just above our limit.
@@ -193,7 +193,8 @@ def _probe(cap: cv2.VideoCapture, path: Path) -> VideoInfo:
     if width <= 0 or height <= 0:
         raise InputError(f"{path.name} has no video stream (audio only or corrupt header).")
     if width * height > MAX_VIDEO_PIXELS:
-        raise InputError(f"{path.name} is {width}x{height}; the limit is 4K (3840x2160).")
+        raise InputError(f"{path.name} is {width}x{height}; the limit is 4K ({MAX_VIDEO_PIXELS / 1e6:.1f} megapixels "
+                         "per frame, e.g. 3840x2160 or 4096x2160).")
     header_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     max_frames = int(MAX_VIDEO_SECONDS * fps) + 1
     count = header_count
