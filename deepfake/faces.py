@@ -182,8 +182,11 @@ def load_face_detector(spec: str | None = None) -> FaceDetector:
         if spec == "yunet":
             from huggingface_hub import hf_hub_download
 
+            from .hub import hub_reachable
+
             revision = os.environ.get("DEEPFAKE_YUNET_REVISION") or None
-            path = hf_hub_download(YUNET_REPO, YUNET_FILE, revision=revision, etag_timeout=2)
+            path = hf_hub_download(YUNET_REPO, YUNET_FILE, revision=revision, etag_timeout=2,
+                                   local_files_only=not hub_reachable())
             source = f"{YUNET_REPO}/{YUNET_FILE}" + (f"@{revision}" if revision else "")
         else:
             path, source = spec, Path(spec).name

@@ -9,8 +9,11 @@ import hashlib
 import logging
 import os
 import re
+import socket
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 from .errors import ModelLoadError
 from .model import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE
@@ -43,7 +46,48 @@ def _weights_digest(folder: Path) -> str:
 
 
 def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    import huggingface_hub.constants as hf_constants
+
+    env = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    return env or bool(hf_constants.HF_HUB_OFFLINE)
+
+
+_reachable: bool | None = None
+_reachable_lock = threading.Lock()
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """Can the Hub endpoint be reached? Asked once per process, answered within `timeout` seconds.
+
+    huggingface_hub retries a failed download for half a minute; when this says no, callers ask it
+    for the local cache only, so start-up falls back to the cache or the bundled model at once.
+    """
+    global _reachable
+    if _offline():
+        return False
+    with _reachable_lock:
+        if _reachable is None:
+            import huggingface_hub.constants as hf_constants
+
+            url = urlparse(hf_constants.ENDPOINT)
+            done = threading.Event()
+            ok = []
+
+            def probe():
+                try:
+                    socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+                    ok.append(True)
+                except OSError:
+                    pass
+                finally:
+                    done.set()
+
+            threading.Thread(target=probe, daemon=True).start()  # getaddrinfo has no timeout of its own
+            done.wait(timeout)
+            _reachable = bool(ok)
+            if not _reachable:
+                log.warning("The Hugging Face Hub is unreachable: using the local cache and the bundled model.")
+        return _reachable
 
 
 def _bundled(warnings: tuple[str, ...] = ()) -> ResolvedSource:
@@ -75,7 +119,7 @@ def _from_hub(repo_id: str, revision: str | None) -> ResolvedSource:
     from huggingface_hub.errors import (LocalEntryNotFoundError, RepositoryNotFoundError,
                                         RevisionNotFoundError)
 
-    offline = _offline()
+    offline = not hub_reachable()
     try:
         folder = Path(snapshot_download(
             repo_id, revision=revision, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE],
@@ -85,9 +129,9 @@ def _from_hub(repo_id: str, revision: str | None) -> ResolvedSource:
                              + f" not found ({type(exc).__name__})") from None
     except (LocalEntryNotFoundError, OSError, ValueError) as exc:
         # Hub unreachable (or offline) and nothing cached: the bundled model keeps the app usable.
-        why = "offline mode" if offline else "the Hub is unreachable"
+        why = "offline mode" if _offline() else "the Hub is unreachable"
         msg = f"Detector '{repo_id}' is not in the local cache and {why} ({type(exc).__name__}); using the bundled model."
         log.warning(msg)
         return _bundled((msg,))
-    warnings = (f"Loaded '{repo_id}' from the local Hub cache (offline mode).",) if offline else ()
+    warnings = (f"Loaded '{repo_id}' from the local Hub cache (Hub offline or unreachable).",) if offline else ()
     return ResolvedSource(folder, repo_id, folder.name, warnings)

@@ -71,6 +71,12 @@ def no_network():
     socket.getaddrinfo = _real_getaddrinfo
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def need(path: Path):
     if not path.exists():
         pytest.skip(f"{path} is absent (../shared is not beside the repo)")

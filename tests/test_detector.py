@@ -141,3 +141,18 @@ def test_golden_probability_of_the_bundled_model(yunet_onnx):
     assert res.fake_probability == pytest.approx(golden["fake_probability"], abs=1e-4)
     haar = load_detector(face_detector="haar").analyze_image(_golden_input())
     assert haar.fake_probability == pytest.approx(golden["fake_probability_haar"], abs=1e-4)
+
+
+def write_golden(yunet_onnx=YUNET_ONNX) -> dict:
+    """Record the golden values after retraining the bundled model: PYTHONPATH=. python tests/test_detector.py"""
+    det = load_detector(face_detector=str(yunet_onnx))
+    res = det.analyze_image(_golden_input())
+    haar = load_detector(face_detector="haar").analyze_image(_golden_input())
+    golden = {"model_revision": res.model_revision, "boxes": [list(f.box) for f in res.faces],
+              "fake_probability": res.fake_probability, "fake_probability_haar": haar.fake_probability}
+    GOLDEN.write_text(json.dumps(golden, indent=2) + "\n")
+    return golden
+
+
+if __name__ == "__main__":
+    print(write_golden())

@@ -160,3 +160,36 @@ def test_fallback_warning_reaches_results(hub_cache, random_model_dir, astronaut
     det = load_detector(random_model_dir)  # YuNet not cached: Haar
     res = det.analyze_image(astronaut)
     assert res.face_detector == "haar" and any("Haar" in w for w in res.warnings)
+
+
+@pytest.fixture
+def unreachable_hub(monkeypatch):
+    """Online mode, but the endpoint is a closed loopback port: as when the Hub is down."""
+    import huggingface_hub.constants as c
+
+    from conftest import free_port
+
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(c, "ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setattr(hub, "_reachable", None)
+    yield
+    hub._reachable = None
+
+
+def test_unreachable_hub_falls_back_within_two_seconds(hub_cache, unreachable_hub, random_model_dir, monkeypatch):
+    monkeypatch.setattr(hub, "BUNDLED_MODEL", random_model_dir)
+    t0 = time.perf_counter()
+    src = hub.resolve_source("acme/detector")
+    fd = load_face_detector()
+    assert time.perf_counter() - t0 < 2.0  # no retry loop
+    assert src.model_id == "bundled:random-lite0" and "the Hub is unreachable" in src.warnings[0]
+    assert fd.name == "haar" and "fallback" in fd.warning
+
+
+def test_unreachable_hub_still_uses_the_cache(hub_cache, unreachable_hub, random_model_dir, yunet_onnx):
+    write_hub_repo(hub_cache, "acme/detector", detector_files(random_model_dir), COMMIT)
+    write_hub_repo(hub_cache, YUNET_REPO, {YUNET_FILE: yunet_onnx}, COMMIT)
+    src = hub.resolve_source("acme/detector")
+    assert src.model_id == "acme/detector" and src.revision == COMMIT and "unreachable" in src.warnings[0]
+    assert load_face_detector().name == "yunet"

@@ -1,0 +1,1 @@
+"""Training, evaluation and publishing of detectors (python -m deepfake train | evaluate | push)."""

@@ -1,0 +1,112 @@
+"""`train`, `evaluate` and `push` subcommands, registered on the main CLI's subparsers
+(also runnable alone: python -m deepfake.train.commands train|evaluate|push ...)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import data
+
+
+def _add_split_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--holdout", nargs="*", type=Path, default=[], metavar="DIR",
+                   help="labelled folders held apart entirely (split into validation and test halves)")
+    p.add_argument("--heldout-fraction", type=float, default=0.25,
+                   help="share of each source's identity groups held out of training (default 0.25)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (split, sampling, init; default 0)")
+    p.add_argument("--face-detector", default=None,
+                   help="YuNet ONNX path, 'yunet' (Hub) or 'haar' (default: the shared YuNet file if present)")
+
+
+def register(subparsers) -> None:
+    t = subparsers.add_parser("train", help="train a detector on labelled folders (real/ and fake/)",
+                              description="Train a face-crop deepfake detector with self-blended images.")
+    t.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="folders with real/ and fake/ (images, videos)")
+    t.add_argument("--out", type=Path, required=True, metavar="MODEL_DIR", help="detector folder to write")
+    t.add_argument("--epochs", type=int, default=8)
+    t.add_argument("--samples-per-epoch", type=int, default=4000)
+    t.add_argument("--minutes", type=float, default=28.0,
+                   help="wall-clock budget of the training loop; the LR schedule follows it (default 28)")
+    t.add_argument("--sbi-ratio", type=float, default=0.5,
+                   help="share of fake samples that are self-blended; the rest are labelled fakes (default 0.5)")
+    t.add_argument("--real-ratio", type=float, default=0.5, help="share of real samples per batch (default 0.5)")
+    t.add_argument("--arch", default="tf_efficientnet_lite0", help="timm architecture (default tf_efficientnet_lite0)")
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--lr", type=float, default=5e-4)
+    t.add_argument("--frames", type=int, default=32, help="frames sampled per training video (default 28)")
+    t.add_argument("--cache", type=Path, default=data.DEFAULT_CACHE, help="face-crop cache folder")
+    t.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: on a shared 2-core CPU, 2 OpenMP threads were 3x slower)")
+    t.add_argument("--freeze-stages", type=int, default=2,
+                   help="keep the stem and this many first stages frozen (default 2; 0 trains everything)")
+    t.add_argument("--log-dir", type=Path, default=None, help="where train.log/split.json/summary.json go")
+    _add_split_args(t)
+    t.set_defaults(func=cmd_train)
+
+    e = subparsers.add_parser("evaluate", help="metrics, ROC and calibration plots, robustness table",
+                              description="Evaluate a detector on labelled folders through the inference path.")
+    e.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
+    e.add_argument("--model", required=True, metavar="MODEL_DIR", help="detector folder or Hub repo id")
+    e.add_argument("--out", type=Path, default=None, metavar="REPORT_DIR",
+                   help="where metrics.json, scores.csv, roc.png, reliability.png go (default runs/eval-<model>)")
+    e.add_argument("--subset", choices=("all", "train", "val", "test"), default="all",
+                   help="evaluate only this part of the training split (recomputed from --holdout/--seed)")
+    e.add_argument("--frames", type=int, default=32, help="frames sampled per video (default 28)")
+    e.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the model's)")
+    e.add_argument("--no-robustness", action="store_true", help="skip the JPEG-50 and half-size rows")
+    e.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    e.add_argument("--max-items", type=int, default=None, help="evaluate at most N items per folder (quick runs)")
+    _add_split_args(e)
+    e.set_defaults(func=cmd_evaluate, seed=None, heldout_fraction=None)  # None: the model's training split
+
+    p = subparsers.add_parser("push", help="upload a detector folder to the Hugging Face Hub",
+                              description="Validate a detector folder and upload it with HfApi().upload_folder.")
+    p.add_argument("--model", required=True, type=Path, metavar="DIR")
+    p.add_argument("--repo", required=True, metavar="ORG/NAME")
+    p.add_argument("--dry-run", action="store_true", help="validate and list the files; no network")
+    p.add_argument("--revision", default=None, help="branch to push to (default main)")
+    p.add_argument("--commit-message", default=None)
+    p.add_argument("--private", action="store_true", help="create the repo private if it does not exist")
+    p.set_defaults(func=cmd_push)
+
+
+def cmd_train(args) -> int:
+    from .train import TrainOptions, train
+
+    opts = TrainOptions(dirs=args.dirs, out=args.out, holdout_dirs=args.holdout, arch=args.arch,
+                        epochs=args.epochs, samples_per_epoch=args.samples_per_epoch, minutes=args.minutes,
+                        batch_size=args.batch_size, lr=args.lr, sbi_ratio=args.sbi_ratio,
+                        real_ratio=args.real_ratio, heldout_fraction=args.heldout_fraction, frames=args.frames,
+                        seed=args.seed, cache=args.cache, face_detector=args.face_detector,
+                        threads=args.threads, freeze_stages=args.freeze_stages, log_dir=args.log_dir)
+    for d in list(args.dirs) + list(args.holdout):
+        if not Path(d).is_dir():
+            print(f"error: {d} is not a folder", file=sys.stderr)
+            return 2
+    train(opts)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import run_evaluate
+
+    return run_evaluate(args)
+
+
+def cmd_push(args) -> int:
+    from .push import run_push
+
+    return run_push(args)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deepfake.train.commands")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""Labelled folders (real/ and fake/, images and videos) -> items with source and identity group ->
+face crops made with exactly the inference recipe (detect + crop_face, largest face), cached on disk.
+
+Splits are by identity group, never by frame: a video's frames share its group; FaceForensics++ fakes
+join the group of the original they manipulate; in-the-wild Real*/Fake* clips group by person; DFDC
+fakes are paired with their real source crop (nearest neighbour on small grayscale thumbnails) and
+share its group.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .. import media
+from ..faces import CropRecipe, FaceDetector, crop_face
+
+LABELS = {"real": 0, "fake": 1}
+SPLITS = ("train", "val", "test")
+DEFAULT_CACHE = Path(__file__).resolve().parents[2] / "cache" / "crops"
+_SPLIT_NAMES = {"train", "val", "valid", "validation", "test"}
+
+
+@dataclass(frozen=True)
+class Item:
+    path: Path
+    label: int  # 0 real, 1 fake
+    source: str  # dataset name, e.g. "ciplab", "stylegan", "dfdc_faces", "videos"
+    group: str  # identity / pair / video: the unit of splitting
+    kind: str  # "image" or "video"
+
+
+@dataclass
+class Crops:
+    """Face crops of one item (a video gives several frames)."""
+    crops: np.ndarray  # (n, S, S, 3) uint8
+    landmarks: np.ndarray  # (n, 5, 2) float32 in crop pixels, NaN when unknown
+    boxes: np.ndarray  # (n, 4) float32 face box x, y, w, h in crop pixels
+    frames_total: int = 1  # frames (or images) looked at; n of them had a face
+
+
+@dataclass
+class Dataset:
+    """Crops of many items in memory, one row per crop."""
+    crops: np.ndarray
+    landmarks: np.ndarray
+    boxes: np.ndarray
+    labels: np.ndarray
+    item_index: np.ndarray  # row -> index into items
+    items: list[Item] = field(default_factory=list)
+
+    @property
+    def sources(self) -> np.ndarray:
+        return np.array([self.items[i].source for i in self.item_index])
+
+
+def source_name(folder: Path) -> str:
+    """Dataset name of a labelled folder: its name, or parent name for train/val/test folders."""
+    folder = Path(folder).resolve()
+    return folder.parent.name if folder.name.lower() in _SPLIT_NAMES else folder.name
+
+
+_FFPP = re.compile(r"ffpp_.*?_(\d{3})(?:_(\d{3}))?$")
+_WILD = re.compile(r"^(real|fake)[-_ ]?(.+)$", re.IGNORECASE)
+
+
+def identity_of(stem: str) -> str:
+    """Identity group from a file name: FF++ fakes join their target original; Real*/Fake* by person."""
+    m = _FFPP.match(stem)
+    if m:
+        return f"ffpp:{m.group(1)}"
+    m = _WILD.match(stem)
+    if m:
+        return "person:" + m.group(2).lower()
+    return "file:" + stem
+
+
+def list_items(folder: Path) -> list[Item]:
+    """Every image and video under folder/real and folder/fake (recursively), sorted, with groups."""
+    folder = Path(folder)
+    src = source_name(folder)
+    items = []
+    for name, label in LABELS.items():
+        sub = folder / name
+        if not sub.is_dir():
+            continue
+        for p in sorted(sub.rglob("*")):
+            kind = media.media_kind(p)
+            if kind is None or not p.is_file():
+                continue
+            items.append(Item(p, label, src, identity_of(p.stem), kind))
+    if not items:
+        raise ValueError(f"{folder}: no images or videos under real/ or fake/")
+    if (folder / "pairs.csv").is_file():
+        items = pair_groups(items)
+    return items
+
+
+def thumbnail(path: Path, size: int = 16) -> np.ndarray:
+    """Small grayscale thumbnail, zero mean, unit norm: for pairing a fake with its real source."""
+    gray = cv2.cvtColor(media.load_image(path), cv2.COLOR_RGB2GRAY)
+    t = cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    t -= t.mean()
+    return t / (np.linalg.norm(t) + 1e-6)
+
+
+def pair_groups(items: list[Item]) -> list[Item]:
+    """Give each fake image the group of the real image it was made from (one-to-one assignment on
+    thumbnail distance), so that a pair never straddles a split. Videos keep their own groups."""
+    from scipy.optimize import linear_sum_assignment
+
+    reals = [i for i, it in enumerate(items) if it.label == 0 and it.kind == "image"]
+    fakes = [i for i, it in enumerate(items) if it.label == 1 and it.kind == "image"]
+    if not reals or not fakes:
+        return items
+    tr = np.stack([thumbnail(items[i].path) for i in reals])
+    tf = np.stack([thumbnail(items[i].path) for i in fakes])
+    cost = 1.0 - tf @ tr.T  # (fakes, reals) cosine distance
+    rows, cols = linear_sum_assignment(cost)
+    out = list(items)
+    for r, c in zip(rows, cols):
+        fi = fakes[r]
+        out[fi] = Item(items[fi].path, 1, items[fi].source, items[reals[c]].group, items[fi].kind)
+    return out
+
+
+def _unit(text: str) -> float:
+    return (zlib.crc32(text.encode()) & 0xFFFFFFFF) / 2 ** 32
+
+
+def split_items(items: list[Item], heldout_fraction: float, seed: int,
+                heldout_sources: set[str] = frozenset()) -> dict[str, list[Item]]:
+    """Split by group: per source, a `heldout_fraction` of groups (all groups for heldout_sources) is
+    held out, and held-out groups alternate between 'val' (checkpoint and threshold choice) and 'test'
+    (reported numbers). Deterministic in (seed, group names): adding files does not move groups."""
+    out = {s: [] for s in SPLITS}
+    by_source: dict[str, dict[str, list[Item]]] = {}
+    for it in items:
+        by_source.setdefault(it.source, {}).setdefault(it.group, []).append(it)
+    for src, groups in by_source.items():
+        names = sorted(groups, key=lambda g: (_unit(f"{seed}:{src}:{g}"), g))
+        held_all = src in heldout_sources
+        n_held = len(names) if held_all else int(round(heldout_fraction * len(names)))
+        if not held_all and heldout_fraction > 0 and len(names) >= 2:
+            n_held = min(max(n_held, 2), len(names) - 1) if len(names) >= 3 else 1
+        for k, g in enumerate(names):
+            split = ("val" if k % 2 == 0 else "test") if k < n_held else "train"
+            out[split].extend(groups[g])
+    return out
+
+
+def _cache_key(item: Item, recipe: CropRecipe, detector: FaceDetector, frames: int) -> str:
+    st = item.path.stat()
+    text = json.dumps([str(item.path.resolve()), st.st_size, int(st.st_mtime), recipe.margin, recipe.size,
+                       detector.name, detector.source, frames if item.kind == "video" else 0])
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _in_crop(face, box, size: int):
+    x0, y0, x1, y1 = box
+    sx, sy = size / max(x1 - x0, 1), size / max(y1 - y0, 1)
+    lm = np.full((5, 2), np.nan, np.float32)
+    if face.landmarks is not None:
+        lm = np.array(face.landmarks, np.float32)
+        lm = np.stack([(lm[:, 0] - x0) * sx, (lm[:, 1] - y0) * sy], axis=1)
+    x, y, w, h = face.box
+    fb = np.array([(x - x0) * sx, (y - y0) * sy, w * sx, h * sy], np.float32)
+    return lm, fb
+
+
+def face_crops(rgbs: list[np.ndarray], detector: FaceDetector, recipe: CropRecipe) -> Crops:
+    """The largest face of each image, cropped with the inference recipe; images without a face skipped."""
+    crops, lms, fbs = [], [], []
+    for rgb in rgbs:
+        faces = detector.detect(rgb)
+        if not faces:
+            continue
+        crop, box = crop_face(rgb, faces[0].box, recipe)
+        lm, fb = _in_crop(faces[0], box, recipe.size)
+        crops.append(crop), lms.append(lm), fbs.append(fb)
+    s = recipe.size
+    return Crops(np.stack(crops) if crops else np.zeros((0, s, s, 3), np.uint8),
+                 np.stack(lms) if lms else np.zeros((0, 5, 2), np.float32),
+                 np.stack(fbs) if fbs else np.zeros((0, 4), np.float32), len(rgbs))
+
+
+def item_crops(item: Item, detector: FaceDetector, recipe: CropRecipe, cache: Path | None,
+               frames: int = 16) -> Crops:
+    """Crops of one item, from the on-disk cache when present."""
+    path = None
+    if cache is not None:
+        key = _cache_key(item, recipe, detector, frames)
+        path = Path(cache) / key[:2] / f"{key}.npz"
+        if path.is_file():
+            z = np.load(path)
+            return Crops(z["crops"], z["landmarks"], z["boxes"], int(z["frames_total"]))
+    if item.kind == "video":
+        _, sampled = media.sample_frames(item.path, frames)
+        rgbs = [f.rgb for f in sampled]
+    else:
+        rgbs = [media.load_image(item.path)]
+    c = face_crops(rgbs, detector, recipe)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, crops=c.crops, landmarks=c.landmarks, boxes=c.boxes, frames_total=c.frames_total)
+        tmp.replace(path)
+    return c
+
+
+def build_dataset(items: list[Item], detector: FaceDetector, recipe: CropRecipe, cache: Path | None,
+                  frames: int = 16, log=print) -> tuple[Dataset, dict]:
+    """All crops of items in memory, plus counts (items, crops, items without any face) per source."""
+    parts, stats = [], {}
+    for k, it in enumerate(items):
+        c = item_crops(it, detector, recipe, cache, frames)
+        s = stats.setdefault(it.source, {"items": 0, "crops": 0, "no_face": 0, "real": 0, "fake": 0})
+        s["items"] += 1
+        s["crops"] += len(c.crops)
+        s["no_face"] += int(len(c.crops) == 0)
+        s["fake" if it.label else "real"] += 1
+        parts.append((k, c))
+        if log and (k + 1) % 500 == 0:
+            log(f"  crops: {k + 1}/{len(items)} items")
+    size = recipe.size
+    n = sum(len(c.crops) for _, c in parts)
+    ds = Dataset(np.empty((n, size, size, 3), np.uint8), np.empty((n, 5, 2), np.float32),
+                 np.empty((n, 4), np.float32), np.empty(n, np.int64), np.empty(n, np.int64), list(items))
+    row = 0
+    for k, c in parts:
+        m = len(c.crops)
+        ds.crops[row:row + m], ds.landmarks[row:row + m], ds.boxes[row:row + m] = c.crops, c.landmarks, c.boxes
+        ds.labels[row:row + m], ds.item_index[row:row + m] = items[k].label, k
+        row += m
+    return ds, stats
+
+
+def make_splits(dirs, holdout_dirs, heldout_fraction: float, seed: int) -> dict[str, list[Item]]:
+    """Items of `dirs` split by group (a heldout_fraction of each source's groups held out), and items
+    of `holdout_dirs` (folders held apart, e.g. ciplab/val) all held out; held-out groups alternate
+    between 'val' and 'test'. Training and evaluation call this with the same arguments."""
+    items = [it for d in dirs for it in list_items(Path(d))]
+    held = [it for d in holdout_dirs for it in list_items(Path(d))]
+    a = split_items(items, heldout_fraction, seed)
+    b = split_items(held, heldout_fraction, seed, {it.source for it in held})
+    return {s: a[s] + b[s] for s in SPLITS}

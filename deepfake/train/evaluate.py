@@ -1,0 +1,248 @@
+"""Evaluate a detector on labelled folders through the inference path (Detector.analyze_image /
+analyze_video): metrics at image/frame level and at video level, ROC and reliability plots, and a
+robustness table (JPEG quality 50, half-size downscale)."""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .. import media
+from . import data
+
+CONDITIONS = ("clean", "jpeg50", "half")
+NO_FACE_POLICY = ("items where no face is found are scored on the whole image (the detector's "
+                  "whole_image fallback) and counted in no_face; video frames without a face are left out "
+                  "of the video score, as at inference")
+
+
+def degrade(rgb: np.ndarray, condition: str) -> np.ndarray:
+    if condition == "clean":
+        return rgb
+    if condition == "jpeg50":
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 50])
+        return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    if condition == "half":
+        h, w = rgb.shape[:2]
+        return cv2.resize(rgb, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+    raise ValueError(condition)
+
+
+def binary_metrics(labels, scores, threshold: float) -> dict:
+    """ROC AUC, accuracy, precision, recall, F1 and confusion matrix (scikit-learn); fake = positive,
+    predicted fake when score >= threshold (as label_for at inference)."""
+    from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, precision_score, recall_score,
+                                 roc_auc_score)
+
+    y = np.asarray(labels, int)
+    p = np.asarray(scores, float)
+    pred = (p >= threshold).astype(int)
+    both = len(np.unique(y)) == 2
+    return {
+        "n": int(len(y)), "n_real": int((y == 0).sum()), "n_fake": int((y == 1).sum()),
+        "auc": float(roc_auc_score(y, p)) if both else None,
+        "accuracy": float(accuracy_score(y, pred)) if len(y) else None,
+        "precision": float(precision_score(y, pred, zero_division=0)),
+        "recall": float(recall_score(y, pred, zero_division=0)),
+        "f1": float(f1_score(y, pred, zero_division=0)),
+        "confusion_matrix": confusion_matrix(y, pred, labels=[0, 1]).tolist(),  # rows true real/fake
+    }
+
+
+def _select(items: list[data.Item], max_items: int | None) -> list[data.Item]:
+    if not max_items:
+        return items
+    out = []
+    for s in sorted({it.source for it in items}):
+        sub = [it for it in items if it.source == s]
+        for label in (0, 1):
+            lab = [it for it in sub if it.label == label]
+            if len(lab) > max_items // 2:
+                idx = np.linspace(0, len(lab) - 1, max(1, max_items // 2)).round().astype(int)
+                lab = [lab[i] for i in sorted(set(idx))]
+            out += lab
+    return out
+
+
+def score_items(det, items: list[data.Item], frames: int, threshold: float, conditions=CONDITIONS,
+                log=print) -> list[dict]:
+    """One row per (item or frame, condition): source, level, path, label, score, no_face."""
+    rows = []
+    t0 = time.time()
+    for k, it in enumerate(items):
+        base = {"source": it.source, "path": str(it.path), "label": it.label, "group": it.group}
+        if it.kind == "image":
+            rgb = media.load_image(it.path)
+            for c in conditions:
+                r = det.analyze_image(degrade(rgb, c), threshold=threshold, whole_image=True)
+                rows.append(dict(base, level="image", condition=c, frame=-1, score=r.fake_probability,
+                                 no_face=bool(r.scored_whole_image)))
+        else:
+            vr = det.analyze_video(it.path, frames=frames, threshold=threshold)
+            sampled = None
+            for c in conditions:
+                if c == "clean":
+                    fps = [(f.index, f.fake_probability) for f in vr.frames]
+                    vp = vr.fake_probability
+                else:
+                    if sampled is None:
+                        sampled = media.sample_frames(it.path, frames)[1]
+                    fps = [(f.index, det.analyze_image(degrade(f.rgb, c), threshold=threshold).fake_probability)
+                           for f in sampled]
+                    got = [p for _, p in fps if p is not None]
+                    vp = float(np.mean(got)) if got else None  # the 'mean' aggregation of analyze_video
+                for idx, p in fps:
+                    if p is not None:
+                        rows.append(dict(base, level="frame", condition=c, frame=idx, score=p, no_face=False))
+                no_face = vp is None
+                if no_face:  # no face in any frame: score the middle frame whole (the whole-image fallback)
+                    if sampled is None:
+                        sampled = media.sample_frames(it.path, frames)[1]
+                    mid = degrade(sampled[len(sampled) // 2].rgb, c)
+                    vp = det.analyze_image(mid, threshold=threshold, whole_image=True).fake_probability
+                rows.append(dict(base, level="video", condition=c, frame=-1, score=vp, no_face=no_face))
+        if log and (k + 1) % 100 == 0:
+            log(f"  scored {k + 1}/{len(items)} items ({time.time() - t0:.0f}s)")
+    return rows
+
+
+def summarise(rows: list[dict], threshold: float) -> dict:
+    """metrics[condition][level][source or 'all'] = binary_metrics + no_face count."""
+    out = {}
+    for c in sorted({r["condition"] for r in rows}, key=CONDITIONS.index):
+        for level in ("image", "frame", "video"):
+            sel = [r for r in rows if r["condition"] == c and r["level"] == level]
+            if not sel:
+                continue
+            groups = {s: [r for r in sel if r["source"] == s] for s in sorted({r["source"] for r in sel})}
+            if len(groups) > 1:
+                groups["all"] = sel
+            for s, rs in groups.items():
+                m = binary_metrics([r["label"] for r in rs], [r["score"] for r in rs], threshold)
+                m["no_face"] = int(sum(r["no_face"] for r in rs))
+                out.setdefault(c, {}).setdefault(level, {})[s] = m
+    return out
+
+
+def _fmt(v) -> str:
+    return "  -  " if v is None else f"{v:.3f}"
+
+
+def table(metrics: dict) -> str:
+    lines = [f"{'level':6} {'source':12} {'n':>5} {'noface':>6} {'AUC':>6} {'acc':>6} {'prec':>6} {'rec':>6} "
+             f"{'F1':>6}  {'AUC jpeg50':>10} {'AUC half':>8}"]
+    clean = metrics.get("clean", {})
+    for level, per in clean.items():
+        for s, m in per.items():
+            j = metrics.get("jpeg50", {}).get(level, {}).get(s, {}).get("auc")
+            h = metrics.get("half", {}).get(level, {}).get(s, {}).get("auc")
+            lines.append(f"{level:6} {s:12} {m['n']:5d} {m['no_face']:6d} {_fmt(m['auc']):>6} {_fmt(m['accuracy']):>6} "
+                         f"{_fmt(m['precision']):>6} {_fmt(m['recall']):>6} {_fmt(m['f1']):>6}  {_fmt(j):>10} "
+                         f"{_fmt(h):>8}")
+    return "\n".join(lines)
+
+
+def plots(rows: list[dict], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import roc_curve
+
+    clean = [r for r in rows if r["condition"] == "clean"]
+    keys = sorted({(r["level"], r["source"]) for r in clean})
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for level, s in keys:
+        rs = [r for r in clean if r["level"] == level and r["source"] == s]
+        y = [r["label"] for r in rs]
+        if len(set(y)) < 2:
+            continue
+        fpr, tpr, _ = roc_curve(y, [r["score"] for r in rs])
+        ax.plot(fpr, tpr, label=f"{s} ({level}, n={len(rs)})")
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fakes caught)", title="ROC")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out / "roc.png", dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for level in ("image", "frame", "video"):
+        rs = [r for r in clean if r["level"] == level]
+        if len({r["label"] for r in rs}) < 2:
+            continue
+        y = np.array([r["label"] for r in rs])
+        p = np.array([r["score"] for r in rs])
+        frac, conf = calibration_curve(y, p, n_bins=10 if len(rs) >= 100 else 5, strategy="quantile")
+        ax.plot(conf, frac, "o-", label=f"{level} (n={len(rs)})")
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set(xlabel="predicted fake probability", ylabel="observed share of fakes", title="Reliability (clean)",
+           xlim=(0, 1), ylim=(0, 1))
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(out / "reliability.png", dpi=110)
+    plt.close(fig)
+
+
+def _face_detector_spec(spec):
+    from .train import DEFAULT_YUNET
+
+    return spec or (str(DEFAULT_YUNET) if DEFAULT_YUNET.is_file() else None)
+
+
+def run_evaluate(args) -> int:
+    import torch
+
+    from ..detector import load_detector
+
+    torch.set_num_threads(max(1, int(args.threads)))
+    det = load_detector(str(args.model), face_detector=_face_detector_spec(args.face_detector))
+    split_cfg = det.config.raw.get("deepfake", {}).get("split", {}) or {}
+    if args.seed is None:  # the split the model was trained with
+        args.seed = int(split_cfg.get("seed", 0))
+    if args.heldout_fraction is None:
+        args.heldout_fraction = float(split_cfg.get("heldout_fraction", 0.25))
+    threshold = det.threshold if args.threshold is None else float(args.threshold)
+    for d in list(args.dirs) + list(args.holdout):
+        if not Path(d).is_dir():
+            print(f"error: {d} is not a folder")
+            return 2
+    if args.subset == "all":
+        items = [it for d in list(args.dirs) + list(args.holdout) for it in data.list_items(Path(d))]
+    else:
+        items = data.make_splits(args.dirs, args.holdout, args.heldout_fraction, args.seed)[args.subset]
+    items = _select(items, args.max_items)
+    name = Path(str(args.model)).name
+    out = Path(args.out) if args.out else Path(__file__).resolve().parents[2] / "runs" / f"eval-{name}"
+    out.mkdir(parents=True, exist_ok=True)
+    conditions = ("clean",) if args.no_robustness else CONDITIONS
+    print(f"evaluating {det.model_id} ({det.revision}) on {len(items)} items ({args.subset}), threshold {threshold:.4f}, "
+          f"face detector {det.face_detector.name}", flush=True)
+    for w in det._warnings():
+        print(f"warning: {w}")
+    t0 = time.time()
+    rows = score_items(det, items, args.frames, threshold, conditions)
+    metrics = summarise(rows, threshold)
+    report = {"model": det.model_id, "revision": det.revision, "threshold": threshold, "subset": args.subset,
+              "dirs": [str(d) for d in args.dirs], "holdout": [str(d) for d in args.holdout],
+              "seed": args.seed, "heldout_fraction": args.heldout_fraction, "frames_per_video": args.frames,
+              "face_detector": det.face_detector.name, "no_face_policy": NO_FACE_POLICY,
+              "positive_class": "fake", "seconds": round(time.time() - t0, 1), "metrics": metrics}
+    (out / "metrics.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    with open(out / "scores.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=["condition", "level", "source", "group", "path", "frame", "label",
+                                           "score", "no_face"])
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r[k] for k in w.fieldnames})
+    plots(rows, out)
+    print(table(metrics))
+    print(f"no-face policy: {NO_FACE_POLICY}")
+    print(f"wrote {out / 'metrics.json'}, scores.csv, roc.png, reliability.png ({time.time() - t0:.0f}s)")
+    return 0
+

