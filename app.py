@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -45,6 +46,8 @@ BUSY_MESSAGE = "The server is busy (the queue is full). Please retry in a minute
 TMP_ROOT = Path(tempfile.gettempdir()) / "deepfake-app"
 KEEP_SECONDS = 15 * 60  # request files (reports, frames) live this long, then the next request sweeps them
 PREVIEW_SECONDS = 60
+# Gradio's own cache (uploads, files served to clients): every 30 minutes, files older than an hour go.
+DELETE_CACHE = (30 * 60, 60 * 60)
 VIDEO_TYPES = sorted(media.VIDEO_EXTENSIONS)
 IMAGE_TYPES = sorted(media.IMAGE_EXTENSIONS)
 GRID_DEFAULT = 8
@@ -382,7 +385,7 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr
         return path, gr.Tabs(selected="grid")
 
     # ------------------------------------------------------------------ layout
-    with gr.Blocks(title="Explainable deepfake detector", delete_cache=(1800, 3600)) as demo:
+    with gr.Blocks(title="Explainable deepfake detector", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(
             "# Explainable deepfake detector\n"
             "Finds faces, estimates how likely each is manipulated (face swap / blending artefacts), and "
@@ -536,9 +539,13 @@ def main() -> None:
 
     t0 = time.perf_counter()
     hub_reachable()  # one 2-second probe: when the Hub is unreachable, everything loads from the cache at once
-    src = resolve_source(None)
-    det = load_detector(None)
-    det.warm_up()
+    try:
+        src = resolve_source(None)
+        det = load_detector(None)
+        det.warm_up()
+    except DeepfakeError as exc:  # corrupt weights, invalid config, missing model: one clear line, no traceback
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
     log.info("detector %s@%s loaded and warmed up in %.1fs (face detector: %s)", det.model_id, det.revision,
              time.perf_counter() - t0, det.face_detector.name)
     launch(build_demo(det, card_folder=src.folder))

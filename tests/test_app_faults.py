@@ -1,0 +1,63 @@
+"""`python app.py` with a broken detector refuses to start: one clear line on stderr, no traceback, a
+non-zero exit code, quickly. And the app's file clean-up is configured."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, free_port, write_random_detector
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def good_detector(tmp_path_factory):
+    return write_random_detector(tmp_path_factory.mktemp("good") / "detector")
+
+
+def _broken(folder, kind):
+    if kind == "garbage weights":
+        (folder / "model.safetensors").write_bytes(os.urandom(4096))
+    elif kind == "truncated weights":
+        data = (folder / "model.safetensors").read_bytes()
+        (folder / "model.safetensors").write_bytes(data[: len(data) // 2])
+    elif kind == "config not JSON":
+        (folder / "config.json").write_text("{ this is not json")
+    elif kind == "unknown architecture":
+        cfg = json.loads((folder / "config.json").read_text())
+        cfg["architecture"] = "no_such_network_v9"
+        (folder / "config.json").write_text(json.dumps(cfg))
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["garbage weights", "truncated weights", "config not JSON", "unknown architecture"])
+def test_app_refuses_to_start_with_a_broken_detector(good_detector, tmp_path, kind):
+    folder = _broken(shutil.copytree(good_detector, tmp_path / "detector"), kind)
+    env = dict(os.environ, DEEPFAKE_MODEL=str(folder), DEEPFAKE_FACE_DETECTOR="haar", HF_HUB_OFFLINE="1",
+               GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(free_port()), GRADIO_ANALYTICS_ENABLED="False")
+    out = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr + out.stdout
+    assert str(tmp_path) not in errors[0]  # names the file and the problem, not the server's paths
+    assert "Running on" not in out.stdout  # never served
+
+
+def test_a_missing_model_folder_is_one_clear_error(tmp_path):
+    env = dict(os.environ, DEEPFAKE_MODEL=str(tmp_path / "nowhere"), DEEPFAKE_FACE_DETECTOR="haar",
+               HF_HUB_OFFLINE="1", GRADIO_SERVER_PORT=str(free_port()), GRADIO_ANALYTICS_ENABLED="False")
+    out = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert [line for line in out.stderr.splitlines() if line.startswith("error:")] == \
+        ["error: 'nowhere' is neither a detector folder nor a Hub repo id (ORG/NAME[@REVISION])"]
+
+
+def test_gradio_cache_is_cleaned_on_a_schedule():
+    import app
+    frequency, age = app.DELETE_CACHE
+    assert 0 < frequency <= age <= 24 * 3600
+    assert app.KEEP_SECONDS <= age  # our request folders do not outlive Gradio's copies by much

@@ -1,0 +1,57 @@
+"""A short run of bench/load.py against `python app.py`: 8 concurrent gradio_client clients x 2 requests
+mixing all four endpoints, then a burst past a queue limit of 2."""
+import pytest
+
+from conftest import BUNDLED
+from bench import load
+
+pytestmark = [pytest.mark.timeout(300),
+              pytest.mark.skipif(not (BUNDLED / "config.json").is_file(), reason="the bundled model is absent")]
+
+CLIENTS = 8
+REQUESTS = 16
+MAX_RSS_MB = 2500
+
+
+@pytest.fixture(scope="module")
+def results():
+    return load.run(REQUESTS, CLIENTS, time_limit=240, queue_max=2, log=lambda *a: None)
+
+
+def test_every_request_is_answered_without_error(results):
+    assert results["server_alive"]
+    assert results["completed"] == REQUESTS and not results["errors"], results["errors"]
+    assert {e for e, *_ in load.MIX} == set(load.ENDPOINTS)  # the mix covers every endpoint
+    assert all(results["latency"][e]["requests"] > 0 for e in load.ENDPOINTS)
+
+
+def test_concurrent_answers_equal_the_same_request_alone(results):
+    assert not results["mismatches"], results["mismatches"]
+
+
+def test_nothing_served_holds_a_server_path_an_environment_value_or_a_traceback(results):
+    assert not results["leaks"], results["leaks"]
+
+
+def test_server_memory_stays_bounded(results):
+    assert results["peak_rss_mb"] is not None and results["peak_rss_mb"] < MAX_RSS_MB, results["peak_rss_mb"]
+
+
+def test_past_the_queue_limit_requests_get_the_busy_message_at_once(results):
+    b = results["busy"]
+    assert b["busy"] > 0 and b["busy_with_message"] == b["busy"], b
+    assert b["busy_answer_s_max"] < 10, b  # refused at once, not left to time out
+    assert b["accepted"] > 0 and b["completed"] == b["accepted"], b  # the accepted ones are answered
+    assert b["gradio_client"].startswith("QueueError") and b["gradio_client_s"] < 30, b
+    assert load.busy_ok(b)
+
+
+def test_the_comparison_would_see_cross_talk():
+    """The equality check is not vacuous: a changed probability or picture is a mismatch."""
+    import numpy as np
+    a = {"result": {"fake_probability": 0.25, "faces": [{"box": [1, 2, 3, 4]}]}, "picture": np.zeros((4, 4, 3), np.uint8)}
+    b = {"result": {"fake_probability": 0.25 + 1e-7, "faces": [{"box": [1, 2, 3, 4]}]}, "picture": a["picture"] + 1}
+    assert load.same(a, b)
+    assert not load.same(a, dict(b, result={"fake_probability": 0.2501, "faces": [{"box": [1, 2, 3, 4]}]}))
+    assert not load.same(a, dict(b, picture=a["picture"] + 2))
+    assert not load.same(a, dict(b, picture=None))
