@@ -2,24 +2,44 @@
 Nothing here knows about colours or files (render.py draws them)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Callable
 
 import cv2
 import numpy as np
 import torch
-import pytorch_grad_cam as pgc
+
+
+class _CamClasses(Mapping):
+    """name -> grad-cam class. The package (which pulls in scikit-learn, ~1 s) is imported on the first
+    lookup of a class, not at startup: names and membership need no import."""
+
+    def __init__(self, names: dict[str, str]):
+        self._names = names
+
+    def __getitem__(self, key: str):
+        import pytorch_grad_cam as pgc
+
+        return getattr(pgc, self._names[key])
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
 
 # Methods of the grad-cam package offered by name. Gradient-free ones that need one forward pass per
 # channel (ScoreCAM, AblationCAM) are left out: minutes per image on a 2-core CPU.
-CAM_METHODS = {
-    "gradcam": pgc.GradCAM,
-    "gradcam++": pgc.GradCAMPlusPlus,
-    "xgradcam": pgc.XGradCAM,
-    "hirescam": pgc.HiResCAM,
-    "layercam": pgc.LayerCAM,
-    "eigencam": pgc.EigenCAM,
-    "eigengradcam": pgc.EigenGradCAM,
-}
+CAM_METHODS = _CamClasses({
+    "gradcam": "GradCAM",
+    "gradcam++": "GradCAMPlusPlus",
+    "xgradcam": "XGradCAM",
+    "hirescam": "HiResCAM",
+    "layercam": "LayerCAM",
+    "eigencam": "EigenCAM",
+    "eigengradcam": "EigenGradCAM",
+})
 OCCLUSION_BASELINES = ("mean", "blur", "black")
 GRID_MIN, GRID_MAX = 2, 32
 

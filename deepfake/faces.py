@@ -20,6 +20,8 @@ YUNET_REPO = "opencv/face_detection_yunet"
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
 # Faces are found on a copy whose longer side is at most this; boxes are mapped back to full size.
 DETECT_MAX_SIDE = 640
+# Smaller faces carry no usable evidence (and smaller images none at all).
+MIN_FACE_SIDE = 8
 # Inputs that already are a tight face crop: detect again on a copy with this much border added.
 _PAD_FRACTION = 0.35
 
@@ -80,6 +82,7 @@ class FaceDetector:
     warning: str | None = None  # set when a fallback was used
     _impl: object = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _input_size: tuple[int, int] | None = field(default=None, repr=False)  # YuNet's, set only when it changes
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
         """All faces at least half the size of the largest, largest first. Tight crops are handled."""
@@ -105,28 +108,40 @@ class FaceDetector:
 
     def _detect_scaled(self, rgb: np.ndarray) -> list[Face]:
         H, W = rgb.shape[:2]
+        if min(H, W) < MIN_FACE_SIDE:  # no face fits; YuNet returns garbage boxes on such inputs
+            return []
         scale = min(1.0, DETECT_MAX_SIDE / max(H, W))
         small = rgb if scale == 1.0 else cv2.resize(
             rgb, (max(1, round(W * scale)), max(1, round(H * scale))), interpolation=cv2.INTER_AREA)
         bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
         with self._lock:
-            raw = _yunet_detect(self._impl, bgr) if self.name == "yunet" else _haar_detect(self._impl, bgr)
+            if self.name == "yunet":
+                # setInputSize makes the next detect rebuild its anchors (+30% per call): only on a new size,
+                # e.g. once per video instead of once per frame.
+                size = (bgr.shape[1], bgr.shape[0])
+                if size != self._input_size:
+                    self._impl.setInputSize(size)
+                    self._input_size = size
+                raw = _yunet_detect(self._impl, bgr)
+            else:
+                raw = _haar_detect(self._impl, bgr)
         inv = 1.0 / scale
         faces = []
         for box, score, lm in raw:
+            if not (np.all(np.isfinite(box)) and np.isfinite(score)):
+                continue
             x, y, w, h = (float(v) * inv for v in box)
             x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
             x1, y1 = min(W, int(round(x + w))), min(H, int(round(y + h)))
-            if x1 - x0 < 8 or y1 - y0 < 8:
+            if x1 - x0 < MIN_FACE_SIDE or y1 - y0 < MIN_FACE_SIDE:
                 continue
-            lm = None if lm is None else tuple((float(u) * inv, float(v) * inv) for u, v in lm)
+            lm = None if lm is None or not np.all(np.isfinite(lm)) else tuple((float(u) * inv, float(v) * inv) for u, v in lm)
             faces.append(Face((x0, y0, x1 - x0, y1 - y0), round(float(score), 4), lm))
         return faces
 
 
 def _yunet_detect(net, bgr):
-    h, w = bgr.shape[:2]
-    net.setInputSize((w, h))
+    """Faces in a BGR image of the size last given to net.setInputSize."""
     _, dets = net.detect(bgr)
     if dets is None:
         return []

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import os
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,68 +219,34 @@ def sample_indices(frame_count: int, n: int) -> list[int]:
     return sorted({int((i + 0.5) * frame_count / n) for i in range(n)})
 
 
-# Below this spacing, decoding forward is always cheaper than a seek: OpenCV's seek restarts decoding at a
-# keyframe at least 16 frames before the target. Above it, the measured costs decide (see _read_adaptive).
+# Below this spacing, decoding forward is cheaper than a seek (which decodes from the previous keyframe).
 _SEEK_MIN_STEP = 12
 
 
 def sample_frames(path: str | os.PathLike, n: int = 32) -> tuple[VideoInfo, list[Frame]]:
-    """Read n evenly spaced frames, decoding forward or seeking (whichever is cheaper for this file), never
-    the whole file into memory."""
+    """Read n evenly spaced frames by seeking, never the whole file into memory."""
     if not 1 <= n <= MAX_SAMPLED_FRAMES:
         raise InputError(f"Frames to sample must be between 1 and {MAX_SAMPLED_FRAMES}, got {n}.")
     path = Path(path)
     info = probe_video(path)
     wanted = sample_indices(info.frame_count, n)
     cap = _open_capture(path)
+    frames: list[Frame] = []
     try:
-        frames = _read_adaptive(cap, wanted, info.fps)
+        step = info.frame_count / max(len(wanted), 1)
+        if step < _SEEK_MIN_STEP:
+            frames = _read_sequential(cap, wanted, info.fps)
+        else:
+            for idx in wanted:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, idx)
+                frame = _read(cap, idx, info.fps)
+                if frame is not None:
+                    frames.append(frame)
     finally:
         cap.release()
     if not frames:
         raise InputError(f"{path.name}: no frame could be decoded.")
     return info, frames
-
-
-def _read_adaptive(cap: cv2.VideoCapture, wanted: list[int], fps: float) -> list[Frame]:
-    """Each wanted frame by decoding forward from the current position or by seeking. A seek costs a keyframe
-    interval or more of decoding, which depends on the file: for gaps of at least _SEEK_MIN_STEP frames, both
-    ways are tried once and then the one whose measured cost is lower for the gap is taken. The frames are the
-    same either way; on a 10 s clip sampled at 32 frames every gap is below the threshold (pure forward decoding)."""
-    frames: list[Frame] = []
-    pos: int | None = 0  # index of the frame the next grab returns
-    seek_s = frame_s = None  # measured: seconds per seek (+ read), per frame decoded forward
-    for idx in wanted:
-        gap = idx - pos if pos is not None else 0
-        if pos is None:  # after a failed seek the position is unknown
-            seek = True
-        elif gap >= _SEEK_MIN_STEP:
-            seek = seek_s is None or (frame_s is not None and seek_s < (gap + 1) * frame_s)
-        else:
-            seek = False
-        t0 = time.perf_counter()
-        if seek:
-            cap.set(cv2.CAP_PROP_POS_FRAMES, idx)
-        else:
-            while pos < idx:
-                if not cap.grab():
-                    return frames
-                pos += 1
-        frame = _read(cap, idx, fps)
-        dt = time.perf_counter() - t0
-        if seek:
-            seek_s = dt if seek_s is None else 0.5 * (seek_s + dt)
-        elif gap >= 1:
-            per = dt / (gap + 1)
-            frame_s = per if frame_s is None else 0.5 * (frame_s + per)
-        if frame is None:
-            if not seek:
-                break  # end of the stream
-            pos = None  # a seek that failed: skip this frame, as before
-            continue
-        frames.append(frame)
-        pos = idx + 1
-    return frames
 
 
 def _read(cap: cv2.VideoCapture, idx: int, fps: float) -> Frame | None:
@@ -292,3 +257,18 @@ def _read(cap: cv2.VideoCapture, idx: int, fps: float) -> Frame | None:
     # POS_MSEC is the presentation time (right under variable frame rate); fall back to index / fps.
     ts = msec / 1000.0 if np.isfinite(msec) and msec > 0 else idx / fps
     return Frame(index=idx, timestamp_s=round(float(ts), 3), rgb=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+def _read_sequential(cap: cv2.VideoCapture, wanted: list[int], fps: float) -> list[Frame]:
+    frames, targets, pos = [], set(wanted), 0
+    last = wanted[-1]
+    while pos <= last:
+        if pos in targets:
+            frame = _read(cap, pos, fps)
+            if frame is None:
+                break
+            frames.append(frame)
+        elif not cap.grab():
+            break
+        pos += 1
+    return frames

@@ -27,7 +27,7 @@ CARD_FILE = "README.md"
 # network to ONNX at load time (cached under DEEPFAKE_CACHE, default ~/.cache/deepfake/onnx) and needs the
 # onnx and onnxruntime packages; choose it with Network.from_folder(..., backend=) or $DEEPFAKE_BACKEND.
 BACKENDS = ("torch", "onnxruntime")
-DEFAULT_BACKEND = "torch"
+DEFAULT_BACKEND = "onnxruntime"
 # Forward passes per call in probabilities(): on a 2-core CPU, 8 is as fast per image as 16 or 32 (bench/run.py
 # section 1) and holds a quarter of their activations in memory.
 DEFAULT_BATCH = 8
@@ -197,6 +197,9 @@ class Network:
             path = _onnx_file(self)
             opts = ort.SessionOptions()
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            # No busy-waiting between runs: spinning threads would slow torch (Grad-CAM) and OpenCV (faces,
+            # decoding) that run right after a prediction on the same 2 cores.
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._ort = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
             self.backend = "onnxruntime"
             return True

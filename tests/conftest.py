@@ -6,6 +6,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("MPLBACKEND", "Agg")
+# ONNX exports of test models go to a throwaway folder, not the user's ~/.cache.
+import tempfile  # noqa: E402
+
+os.environ["DEEPFAKE_CACHE"] = tempfile.mkdtemp(prefix="deepfake-test-cache-")
 
 import ipaddress
 import json

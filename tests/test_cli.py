@@ -6,6 +6,7 @@ import sys
 
 import cv2
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import ROOT
@@ -75,3 +76,22 @@ def test_module_entry_point(tmp_path, astronaut, random_model_dir):
     row = json.loads(out.stdout)
     assert row["path"].endswith("a.jpg") and row["model_id"] == "local:random-lite0"
     assert "Haar cascade fallback" in out.stderr  # YuNet not cached in this test: says so
+
+
+def test_predict_explain_writes_maps_and_frame_importance(tmp_path, capsys, astronaut, random_model_dir):
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    write_video(tmp_path / "v.mp4", [cv2.resize(astronaut, (256, 256))] * 8, fps=4)
+    out = tmp_path / "out"
+    code, rows, _ = _run(capsys, "predict", str(tmp_path / "a.png"), str(tmp_path / "v.mp4"), "--model",
+                         str(random_model_dir), "--face-detector", "haar", "--frames", "4", "--grid", "4",
+                         "--explain", str(out))
+    assert code == 0
+    image_row, video_row = rows
+    assert image_row["explanations"] == {"gradcam": "a.gradcam.png", "grid": "a.grid.png", "grid_json": "a.grid.json"}
+    assert Image.open(out / "a.gradcam.png").size[0] >= 512 and Image.open(out / "a.grid.png").size[0] > 0
+    grid = json.loads((out / "a.grid.json").read_text())
+    assert np.array(grid["changes"]).shape == (4, 4)
+    assert grid["fake_probability"] == pytest.approx(image_row["fake_probability"], abs=1e-6)
+    frames = json.loads((out / "v.frame_importance.json").read_text())
+    assert [f["index"] for f in frames] == [f["index"] for f in video_row["frames"]]
+    assert [f["importance_leave_one_out"] for f in frames] == [f["importance_leave_one_out"] for f in video_row["frames"]]

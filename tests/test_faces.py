@@ -44,3 +44,14 @@ def test_no_face_in_noise_or_flat_images():
     fd = haar_detector()
     assert fd.detect(np.full((200, 200, 3), 128, np.uint8)) == []
     assert fd.detect(rng.integers(0, 255, (1, 1, 3), dtype=np.uint8)) == []
+
+
+def test_tiny_images_have_no_face_whatever_the_detector_state(yunet_onnx, astronaut):
+    """YuNet keeps its input size between calls; a 1x1 or 5x5 image after a real one must give no face."""
+    from deepfake.faces import yunet_from_file
+
+    fd = yunet_from_file(yunet_onnx, "test")
+    assert len(fd.detect(astronaut)) == 1
+    for side in (1, 2, 5, 7):
+        assert fd.detect(np.full((side, side, 3), 200, np.uint8)) == []
+    assert len(fd.detect(astronaut)) == 1

@@ -1,0 +1,1 @@
+"""Benchmark suite (python bench/run.py); not part of the installed package."""

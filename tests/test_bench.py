@@ -1,0 +1,102 @@
+"""Smoke test of the benchmark's correctness checks on small sizes (no timing thresholds here)."""
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT))
+
+from bench import alternatives as alt  # noqa: E402
+from bench import run  # noqa: E402
+from deepfake import media  # noqa: E402
+from deepfake.model import Network  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def network(random_model_dir) -> Network:
+    net = Network.from_folder(random_model_dir, device="cpu", backend="torch")
+    with torch.no_grad():  # random weights saturate the softmax: scale the head so occlusion changes show
+        net.net.get_classifier().weight.mul_(0.02)
+    return net
+
+
+@pytest.fixture(scope="module")
+def x(network, astronaut) -> torch.Tensor:
+    return network.preprocess([astronaut[0:220, 140:360]])
+
+
+def test_three_occlusion_maps_agree(network, x):
+    diff, maps = alt.occlusion_three_ways(network.probabilities, x, 4, "mean")
+    assert set(maps) == {"ours", "loop", "captum"}
+    assert all(m.shape == (4, 4) for m in maps.values())
+    assert np.abs(maps["ours"]).max() > 0  # the check is not vacuous
+    assert diff <= 1e-4
+
+
+def test_captum_needs_equal_cells(network, x):
+    with pytest.raises(ValueError):
+        alt.captum_occlusion(network.probabilities, x, 5)
+
+
+def test_onnx_export_gives_the_same_probabilities(network, x, tmp_path):
+    pytest.importorskip("onnxruntime")
+    path = alt.export_onnx(network.net, tmp_path / "model.onnx", network.input_size)
+    xb = torch.cat([x, x.flip(3), torch.zeros_like(x)])
+    ort = alt.ort_probabilities(path, network.config.fake_index)(xb)
+    np.testing.assert_allclose(ort, network.probabilities(xb), atol=1e-4)
+
+
+def test_onnxruntime_backend_gives_the_same_probabilities(random_model_dir, network, x, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("DEEPFAKE_CACHE", str(tmp_path))
+    fast = Network.from_folder(random_model_dir, device="cpu", backend="onnxruntime")
+    assert fast.backend == "onnxruntime" and list((tmp_path / "onnx").glob("*.onnx"))
+    with torch.no_grad():  # same head scaling as the torch network, so the probabilities are not saturated
+        fast.net.get_classifier().weight.mul_(0.02)
+    fast.use_onnxruntime()  # re-exported: the cache key is the weights
+    xb = torch.cat([x, x.flip(3), torch.zeros_like(x)])
+    np.testing.assert_allclose(fast.probabilities(xb), network.probabilities(xb), atol=1e-4)
+    assert len(list((tmp_path / "onnx").glob("*.onnx"))) == 2
+    with pytest.raises(Exception, match="Unknown backend"):
+        Network.from_folder(random_model_dir, backend="tensorrt")
+
+
+@pytest.mark.parametrize("length,n", [(40, 5), (150, 4)])  # forward decoding only; seeks tried and measured
+def test_sampling_methods_return_the_same_frames(tmp_path, length, n):
+    from synth import frame_number, numbered_frames, write_video
+
+    path = write_video(tmp_path / "n.mp4", numbered_frames(length))
+    info = media.probe_video(path)
+    wanted = media.sample_indices(info.frame_count, n)
+    ours = [frame_number(f.rgb) for f in media.sample_frames(path, n)[1]]
+    assert ours == wanted
+    assert [frame_number(f) for f in alt.decode_every_frame(path, wanted)] == wanted
+    assert [frame_number(f) for f in alt.seek_every_sample(path, wanted)] == wanted
+
+
+def test_report_statuses_and_table():
+    rep = run.Report()
+    rep.row("s", "a", run.Stat([0.010, 0.012, 0.011]), "note")
+    rep.target("small is good", 2.0, 1.0, "<=", "x", "because")
+    rep.target("big is good", 3.0, 2.0, ">=", "x", "unused")
+    rep.target("absent", None, 1.0, "<=")
+    assert [t["status"] for t in rep.targets] == ["missed by 2.00x", "met", "skipped"]
+    assert rep.targets[0]["cause"] == "because" and rep.targets[1]["cause"] == ""
+    table = rep.table()
+    assert "11.0 ms" in table and "missed by 2.00x" in table
+    json.dumps(rep.rows + rep.targets)
+
+
+def test_a_wrong_header_count_is_caught_on_the_way_and_resampled(tmp_path):
+    from synth import frame_number, numbered_frames, write_video
+
+    path = write_video(tmp_path / "cut.avi", numbered_frames(50), fps=10, fourcc="MJPG")
+    path.write_bytes(path.read_bytes()[: int(path.stat().st_size * 0.5)])  # header still says 50 frames
+    info, frames = media.sample_frames(path, 8)
+    assert info == media.probe_video(path) and info.frame_count < 50
+    wanted = media.sample_indices(info.frame_count, 8)
+    assert [frame_number(f.rgb) for f in frames] == [f.index for f in frames] == wanted
