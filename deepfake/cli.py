@@ -70,8 +70,7 @@ def cmd_predict(args) -> int:
     except DeepfakeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for w in det.warnings + ((det.face_detector.warning,) if det.face_detector.warning else ()):
-        print(f"warning: {w}", file=sys.stderr)
+    # Fallback warnings (Hub, face detector) were already logged to stderr where they happened.
     inputs = list(iter_inputs(args.paths))
     failed = 0
     for path in tqdm(inputs, desc="analysing", unit="file", file=sys.stderr, disable=None):
