@@ -258,10 +258,11 @@ def examples(names, inputs, outputs, fn, cache: bool, label="Examples (made by t
 
 
 def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr.Blocks:
-    """The Blocks app over one loaded detector (tests pass a small one)."""
+    """The Blocks app over one loaded detector (tests pass a small one). The model card is read from
+    card_folder, by default the detector's own folder."""
     det = detector
     default_threshold = float(det.threshold)
-    card = model_markdown(det, read_card(card_folder))
+    card = model_markdown(det, read_card(card_folder or det.folder))
     if cache_examples and "GRADIO_EXAMPLES_CACHE" not in os.environ:
         # Cached outputs belong to one model: never show another model's cached verdicts.
         tag = re.sub(r"[^\w.-]+", "_", f"{det.model_id}-{det.revision}")
@@ -535,12 +536,11 @@ def launch(demo: gr.Blocks, **overrides):
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from deepfake.hub import hub_reachable, resolve_source
+    from deepfake.hub import hub_reachable
 
     t0 = time.perf_counter()
     hub_reachable()  # one 2-second probe: when the Hub is unreachable, everything loads from the cache at once
     try:
-        src = resolve_source(None)
         det = load_detector(None)
         det.warm_up()
     except DeepfakeError as exc:  # corrupt weights, invalid config, missing model: one clear line, no traceback
@@ -548,7 +548,7 @@ def main() -> None:
         sys.exit(2)
     log.info("detector %s@%s loaded and warmed up in %.1fs (face detector: %s)", det.model_id, det.revision,
              time.perf_counter() - t0, det.face_detector.name)
-    launch(build_demo(det, card_folder=src.folder))
+    launch(build_demo(det))
 
 
 if __name__ == "__main__":

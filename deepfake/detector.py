@@ -32,6 +32,7 @@ class Detector:
     model_id: str
     revision: str
     warnings: tuple[str, ...] = ()
+    folder: Path | None = None  # the detector folder (model card, config), when loaded from one
     _blank_p: float | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------------------------ basics
@@ -242,4 +243,4 @@ def load_detector(source: str | os.PathLike | None = None, *, face_detector: str
     src = resolve_source(source)
     network = Network.from_folder(src.folder, device=device)
     fd = face_detector if isinstance(face_detector, FaceDetector) else load_face_detector(face_detector)
-    return Detector(network, fd, src.model_id, src.revision, src.warnings)
+    return Detector(network, fd, src.model_id, src.revision, src.warnings, src.folder)

@@ -3,12 +3,11 @@ live local server of the app."""
 from __future__ import annotations
 
 import contextlib
-import socket
 from pathlib import Path
 
 import sys
 
-from conftest import BUNDLED, ROOT, YUNET_ONNX
+from conftest import BUNDLED, ROOT, YUNET_ONNX, free_port
 
 if str(ROOT) not in sys.path:  # app.py lives at the top of the repo
     sys.path.insert(0, str(ROOT))
@@ -27,12 +26,6 @@ def pick_detector(random_dir: Path):
     folder = BUNDLED if (BUNDLED / "config.json").is_file() else random_dir
     fd = str(YUNET_ONNX) if YUNET_ONNX.is_file() else "haar"
     return load_detector(str(folder), face_detector=fd), folder
-
-
-def free_port() -> int:
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
