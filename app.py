@@ -181,7 +181,7 @@ def model_markdown(det, card_text: str | None) -> str:
                          f"{media.MAX_SAMPLED_FRAMES} sampled frames ({media.ACCEPTED_VIDEOS})"),
     ]
     out = ["## Detector in use", "| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
-    for w in det._warnings() if hasattr(det, "_warnings") else ():
+    for w in getattr(det, "load_warnings", ()):
         out.append(f"\n> Warning: {w}")
     if cfg.data_summary:
         out += ["", f"**Training data:** {cfg.data_summary}"]

@@ -50,7 +50,9 @@ class Detector:
             raise InputError(f"Threshold must be between 0 and 1, got {threshold}.")
         return t
 
-    def _warnings(self) -> tuple[str, ...]:
+    @property
+    def load_warnings(self) -> tuple[str, ...]:
+        """What went differently from the request at load time (model source fallback, Haar face detector)."""
         fd = (self.face_detector.warning,) if self.face_detector.warning else ()
         return self.warnings + fd
 
@@ -76,7 +78,7 @@ class Detector:
         t1 = time.perf_counter()
         crops, boxes = self._crops(rgb, faces)
         scored_whole = False
-        warnings = self._warnings()
+        warnings = self.load_warnings
         if not faces and whole_image:
             crop, box = self._whole_crop(rgb)
             crops, boxes, scored_whole = [crop], [box], True
@@ -203,7 +205,7 @@ class Detector:
             FrameResult(fr.index, fr.timestamp_s, p, ff, None if np.isnan(lo) else float(lo),
                         None if np.isnan(bl) else float(bl))
             for fr, p, ff, lo, bl in zip(sampled, frame_p, frame_faces, loo, blank))
-        warnings = self._warnings()
+        warnings = self.load_warnings
         if scored.size and scored.size < len(sampled):
             warnings += (f"{len(sampled) - scored.size} of {len(sampled)} sampled frames have no face and were "
                          "left out of the video score.",)

@@ -193,3 +193,68 @@ def test_evaluate_metrics_equal_sklearn(tmp_path):
     assert m["f1"] == pytest.approx(f1_score(y, pred, zero_division=0))
     assert set(report["metrics"]) == {"clean", "jpeg50", "half"}
     assert (out / "roc.png").stat().st_size > 0 and (out / "reliability.png").stat().st_size > 0
+
+
+# ------------------------------------------------------------------------------------ train
+def _linked_folder(root: Path, src: Path, n: int) -> Path:
+    """real/ and fake/ with symlinks to the first n files of each class of src (nothing copied)."""
+    for cls in ("real", "fake"):
+        (root / cls).mkdir(parents=True)
+        for f in sorted((src / cls).iterdir())[:n]:
+            (root / cls / f.name).symlink_to(f.resolve())
+    return root
+
+
+def test_train_command_saves_the_validated_weights(tmp_path, shared_data, yunet_onnx):
+    """A tiny run of the real command: splits by group, steps follow the schedule, and the saved folder
+    loads and holds exactly the (EMA) weights whose validation AUC the run logged."""
+    import torch
+
+    from deepfake.faces import CropRecipe, load_face_detector
+    from deepfake.model import Network
+    from deepfake.train.train import predict, per_source_auc
+
+    torch.set_num_threads(1)
+    src = _linked_folder(tmp_path / "ciplab" / "train", shared_data / "images" / "ciplab" / "train", 10)
+    held = _linked_folder(tmp_path / "ciplab" / "val", shared_data / "images" / "ciplab" / "val", 8)
+    out, log, cache = tmp_path / "model", tmp_path / "log", tmp_path / "cache"
+    assert _run("train", src, "--holdout", held, "--out", out, "--epochs", 2, "--samples-per-epoch", 32,
+                "--threads", 1, "--cache", cache, "--log-dir", log, "--face-detector", yunet_onnx) == 0
+
+    summary = json.loads((log / "summary.json").read_text())
+    assert [h["steps"] for h in summary["history"]] == [2, 4]  # 32 samples / batch 16, per epoch
+    split = json.loads((log / "split.json").read_text())
+    groups = {s: {row[3] for row in rows} for s, rows in split.items()}
+    assert groups["train"] and groups["val"] and groups["test"]
+    assert not groups["train"] & (groups["val"] | groups["test"]) and not groups["val"] & groups["test"]
+
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["deepfake"]["threshold"] == pytest.approx(summary["threshold"])
+    assert cfg["deepfake"]["training"]["best_epoch"] == summary["best_epoch"]
+    assert (out / "README.md").is_file()
+
+    # the saved weights reproduce the logged validation AUC of the best epoch
+    val_items = [data.Item(Path(p), label, source, group, "image") for p, label, source, group in split["val"]]
+    ds, _ = data.build_dataset(val_items, load_face_detector(str(yunet_onnx)), CropRecipe(1.3, 224), cache, log=None)
+    net = Network.from_folder(out, backend="torch")
+    scores = predict(net.net, ds.crops, cfg["pretrained_cfg"]["mean"], cfg["pretrained_cfg"]["std"])
+    assert per_source_auc(ds.labels, scores, ds.sources) == pytest.approx(summary["val_auc"], abs=1e-9)
+
+
+@needs_model
+def test_model_card_numbers_are_reproduced_by_evaluate(tmp_path, shared_data, yunet_onnx):
+    """The card's StyleGAN test row (clean, JPEG 50 and half size) is what `evaluate` measures now."""
+    row = next(line for line in (BUNDLED_MODEL / "README.md").read_text().splitlines()
+               if line.startswith("| stylegan | image |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    out = tmp_path / "report"
+    assert _run("evaluate", shared_data / "images" / "stylegan", "--subset", "test", "--model", BUNDLED_MODEL,
+                "--out", out, "--face-detector", yunet_onnx) == 0
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    m = metrics["clean"]["image"]["stylegan"]
+    cm = m["confusion_matrix"]
+    measured = [f"{m['n_real']} / {m['n_fake']}", str(m["no_face"])] + [
+        f"{m[k]:.3f}" for k in ("auc", "accuracy", "precision", "recall", "f1")] + [
+        f"{cm[0][0]} {cm[0][1]} / {cm[1][0]} {cm[1][1]}",
+        f"{metrics['jpeg50']['image']['stylegan']['auc']:.3f}", f"{metrics['half']['image']['stylegan']['auc']:.3f}"]
+    assert cells[2:] == measured

@@ -223,7 +223,7 @@ def run_evaluate(args) -> int:
     conditions = ("clean",) if args.no_robustness else CONDITIONS
     print(f"evaluating {det.model_id} ({det.revision}) on {len(items)} items ({args.subset}), threshold {threshold:.4f}, "
           f"face detector {det.face_detector.name}", flush=True)
-    for w in det._warnings():
+    for w in det.load_warnings:
         print(f"warning: {w}")
     t0 = time.time()
     rows = score_items(det, items, args.frames, threshold, conditions)
