@@ -386,7 +386,8 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr
         return path, gr.Tabs(selected="grid")
 
     # ------------------------------------------------------------------ layout
-    with gr.Blocks(title="Explainable deepfake detector", delete_cache=DELETE_CACHE) as demo:
+    # Gradio's cache is cleaned by _clean_cache_on_schedule (started by launch), not by delete_cache=.
+    with gr.Blocks(title="Explainable deepfake detector") as demo:
         gr.Markdown(
             "# Explainable deepfake detector\n"
             "Finds faces, estimates how likely each is manipulated (face swap / blending artefacts), and "
@@ -525,13 +526,53 @@ def server_settings() -> tuple[str, int]:
     return name, port
 
 
+def clean_cache_once(demo: gr.Blocks, age: float | None) -> bool:
+    """One pass of Gradio's own cache deletion (files this app served or received, older than age seconds;
+    examples kept). False when the pass failed: Gradio iterates its live file sets while requests add to
+    them ("Set changed size during iteration"), and its built-in delete_cache task ends for good on that
+    error, leaving the cache to grow for the life of the server. Here the next pass simply retries."""
+    from gradio.route_utils import delete_files_created_by_app
+
+    try:
+        delete_files_created_by_app(demo, age)
+        return True
+    except Exception as exc:
+        log.info("cache cleanup pass failed (%s: %s); retrying at the next pass", type(exc).__name__, exc)
+        return False
+
+
+def _clean_cache_on_schedule(demo: gr.Blocks, frequency: float, age: float) -> None:
+    """Every `frequency` s delete cached files older than `age` s; everything once the server closes."""
+    last = time.monotonic()
+    while True:
+        time.sleep(min(1.0, frequency))
+        if not demo.is_running:
+            clean_cache_once(demo, None)
+            return
+        if time.monotonic() - last >= frequency:
+            clean_cache_once(demo, age)
+            last = time.monotonic()
+
+
 def launch(demo: gr.Blocks, **overrides):
-    """demo.launch with this app's settings (theme, CSS, upload cap, minimal allowed_paths)."""
+    """demo.launch with this app's settings (theme, CSS, upload cap, minimal allowed_paths), plus the
+    scheduled cleaning of Gradio's cache (DELETE_CACHE)."""
     name, port = server_settings()
     kwargs = dict(server_name=name, server_port=port, max_file_size=f"{MAX_FILE_SIZE_MB}mb", theme=THEME, css=CSS,
                   show_error=False, allowed_paths=[], footer_links=["api", "gradio"])
     kwargs.update(overrides)
-    return demo.launch(**kwargs)
+    if kwargs.get("prevent_thread_lock"):
+        out = demo.launch(**kwargs)
+        _start_cleaner(demo)
+        return out
+    demo.launch(**kwargs, prevent_thread_lock=True)
+    _start_cleaner(demo)
+    demo.block_thread()
+
+
+def _start_cleaner(demo: gr.Blocks) -> None:
+    threading.Thread(target=_clean_cache_on_schedule, args=(demo, *DELETE_CACHE), name="gradio-cache-cleaner",
+                     daemon=True).start()
 
 
 def main() -> None:

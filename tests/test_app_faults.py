@@ -5,6 +5,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -61,3 +63,39 @@ def test_gradio_cache_is_cleaned_on_a_schedule():
     frequency, age = app.DELETE_CACHE
     assert 0 < frequency <= age <= 24 * 3600
     assert app.KEEP_SECONDS <= age  # our request folders do not outlive Gradio's copies by much
+
+
+class _ChangesDuringFirstPass(set):
+    """A Gradio temp-file set that a request changes during the first cleanup pass."""
+    passes = 0
+
+    def __iter__(self):
+        type(self).passes += 1
+        if type(self).passes == 1:
+            raise RuntimeError("Set changed size during iteration")
+        return super().__iter__()
+
+
+def test_cache_cleanup_survives_a_pass_that_races_a_request(tmp_path):
+    """Gradio's own delete_cache task dies on this error; the app's schedule retries and keeps cleaning,
+    and removes everything once the server closes."""
+    import types
+
+    import app
+    old, young = tmp_path / "old.png", tmp_path / "young.png"
+    old.write_bytes(b"x")
+    time.sleep(2.2)
+    young.write_bytes(b"x")
+    files = _ChangesDuringFirstPass({str(old), str(young)})
+    demo = types.SimpleNamespace(blocks={}, temp_file_sets=[files], is_running=True)
+    assert app.clean_cache_once(demo, 2) is False and old.exists()
+    assert app.clean_cache_once(demo, 2) is True
+    assert not old.exists() and young.exists() and files == {str(young)}
+
+    worker = threading.Thread(target=app._clean_cache_on_schedule, args=(demo, 0.2, 3600))
+    worker.start()
+    time.sleep(0.5)
+    assert young.exists()  # younger than the age: kept while the server runs
+    demo.is_running = False
+    worker.join(timeout=5)
+    assert not worker.is_alive() and not young.exists()
