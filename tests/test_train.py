@@ -212,14 +212,15 @@ def test_train_command_saves_the_validated_weights(tmp_path, shared_data, yunet_
 
     from deepfake.faces import CropRecipe, load_face_detector
     from deepfake.model import Network
-    from deepfake.train.train import predict, per_source_auc
+    from deepfake.train.train import choose_threshold, per_source_auc, predict
 
     torch.set_num_threads(1)
     src = _linked_folder(tmp_path / "ciplab" / "train", shared_data / "images" / "ciplab" / "train", 10)
     held = _linked_folder(tmp_path / "ciplab" / "val", shared_data / "images" / "ciplab" / "val", 8)
     out, log, cache = tmp_path / "model", tmp_path / "log", tmp_path / "cache"
     assert _run("train", src, "--holdout", held, "--out", out, "--epochs", 2, "--samples-per-epoch", 32,
-                "--threads", 1, "--cache", cache, "--log-dir", log, "--face-detector", yunet_onnx) == 0
+                "--threads", 1, "--cache", cache, "--log-dir", log, "--face-detector", yunet_onnx,
+                "--max-fpr", 0.25) == 0
 
     summary = json.loads((log / "summary.json").read_text())
     assert [h["steps"] for h in summary["history"]] == [2, 4]  # 32 samples / batch 16, per epoch
@@ -229,7 +230,8 @@ def test_train_command_saves_the_validated_weights(tmp_path, shared_data, yunet_
     assert not groups["train"] & (groups["val"] | groups["test"]) and not groups["val"] & groups["test"]
 
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["deepfake"]["threshold"] == pytest.approx(summary["threshold"])
+    assert cfg["deepfake"]["threshold"] == pytest.approx(summary["threshold"], abs=1e-6)
+    assert "at most 0.25" in cfg["deepfake"]["threshold_rule"]
     assert cfg["deepfake"]["training"]["best_epoch"] == summary["best_epoch"]
     assert (out / "README.md").is_file()
 
@@ -239,6 +241,18 @@ def test_train_command_saves_the_validated_weights(tmp_path, shared_data, yunet_
     net = Network.from_folder(out, backend="torch")
     scores = predict(net.net, ds.crops, cfg["pretrained_cfg"]["mean"], cfg["pretrained_cfg"]["std"])
     assert per_source_auc(ds.labels, scores, ds.sources) == pytest.approx(summary["val_auc"], abs=1e-9)
+
+    # `threshold` re-derives the run's own threshold from the same split and weights, and applies a new rule
+    threshold_args = ("threshold", src, "--holdout", held, "--model", out, "--cache", cache, "--threads", 1,
+                      "--face-detector", yunet_onnx)
+    assert _run(*threshold_args, "--max-fpr", 0.25) == 0
+    rethresholded = json.loads((out / "config.json").read_text())["deepfake"]["threshold"]
+    assert rethresholded == pytest.approx(summary["threshold"], abs=1e-6)
+    assert _run(*threshold_args, "--max-fpr", 0) == 0
+    expected, _ = choose_threshold(ds.labels, scores, ds.sources, None)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["deepfake"]["threshold"] == pytest.approx(expected, abs=1e-6)
+    assert "balanced accuracy" in cfg["deepfake"]["threshold_rule"]
 
 
 @needs_model
@@ -258,3 +272,18 @@ def test_model_card_numbers_are_reproduced_by_evaluate(tmp_path, shared_data, yu
         f"{cm[0][0]} {cm[0][1]} / {cm[1][0]} {cm[1][1]}",
         f"{metrics['jpeg50']['image']['stylegan']['auc']:.3f}", f"{metrics['half']['image']['stylegan']['auc']:.3f}"]
     assert cells[2:] == measured
+
+
+def test_threshold_rules_on_known_scores():
+    from deepfake.train.train import choose_threshold
+
+    # two sources; real faces score 0.1..0.4 (a) and 0.3..0.6 (b), fakes above
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1] * 2)
+    sources = np.array(["a"] * 8 + ["b"] * 8)
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.9, 0.95])
+    t, at = choose_threshold(labels, scores, sources, max_fpr=0.125)  # one real in 8, averaged over sources
+    assert t == pytest.approx(0.55) and at["fpr"] == pytest.approx(0.125) and at["tpr"] == pytest.approx(0.875)
+    t, at = choose_threshold(labels, scores, sources, max_fpr=0.0)
+    assert t == pytest.approx(0.625) and at["fpr"] == 0.0 and at["tpr"] == pytest.approx(0.75)
+    t, at = choose_threshold(labels, scores, sources, None)  # best balanced accuracy; ties: the lowest
+    assert t == pytest.approx(0.45) and at["balanced_accuracy"] == pytest.approx(0.875) and at["fpr"] == 0.25

@@ -45,6 +45,9 @@ def register(subparsers) -> None:
     t.add_argument("--freeze-stages", type=int, default=2,
                    help="keep the stem and this many first stages frozen (default 2; 0 trains everything)")
     t.add_argument("--log-dir", type=Path, default=None, help="where train.log/split.json/summary.json go")
+    t.add_argument("--max-fpr", type=float, default=0.1,
+                   help="threshold rule: the lowest threshold whose mean share of real validation faces called "
+                        "FAKE is at most this (default 0.1; 0: best mean balanced accuracy instead)")
     _add_split_args(t)
     t.set_defaults(func=cmd_train)
 
@@ -63,6 +66,19 @@ def register(subparsers) -> None:
     e.add_argument("--max-items", type=int, default=None, help="evaluate at most N items per folder (quick runs)")
     _add_split_args(e)
     e.set_defaults(func=cmd_evaluate, seed=None, heldout_fraction=None)  # None: the model's training split
+
+    h = subparsers.add_parser("threshold", help="re-choose a trained detector's threshold on its validation split",
+                              description="Score the validation split with a detector folder and write the "
+                                          "threshold chosen by the --max-fpr rule into its config.json.")
+    h.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="the training folders (to rebuild the split)")
+    h.add_argument("--model", required=True, type=Path, metavar="MODEL_DIR", help="detector folder to update")
+    h.add_argument("--max-fpr", type=float, default=0.1,
+                   help="false-positive budget (default 0.1; 0: best mean balanced accuracy instead)")
+    h.add_argument("--cache", type=Path, default=data.DEFAULT_CACHE, help="face-crop cache folder")
+    h.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    h.add_argument("--dry-run", action="store_true", help="print the threshold; leave config.json unchanged")
+    _add_split_args(h)
+    h.set_defaults(func=cmd_threshold, seed=None, heldout_fraction=None)  # None: the model's training split
 
     p = subparsers.add_parser("push", help="upload a detector folder to the Hugging Face Hub",
                               description="Validate a detector folder and upload it with HfApi().upload_folder.")
@@ -84,7 +100,8 @@ def cmd_train(args) -> int:
                         batch_size=args.batch_size, lr=args.lr, sbi_ratio=args.sbi_ratio,
                         real_ratio=args.real_ratio, heldout_fraction=args.heldout_fraction, frames=args.frames,
                         seed=args.seed, cache=args.cache, face_detector=args.face_detector,
-                        threads=args.threads, freeze_stages=args.freeze_stages, log_dir=args.log_dir)
+                        threads=args.threads, freeze_stages=args.freeze_stages, log_dir=args.log_dir,
+                        max_fpr=args.max_fpr if args.max_fpr > 0 else None)
     for d in list(args.dirs) + list(args.holdout):
         if not Path(d).is_dir():
             print(f"error: {d} is not a folder", file=sys.stderr)
@@ -97,6 +114,12 @@ def cmd_evaluate(args) -> int:
     from .evaluate import run_evaluate
 
     return run_evaluate(args)
+
+
+def cmd_threshold(args) -> int:
+    from .threshold import run_threshold
+
+    return run_threshold(args)
 
 
 def cmd_push(args) -> int:

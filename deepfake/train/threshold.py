@@ -1,0 +1,61 @@
+"""Re-choose a trained detector's decision threshold on its validation split, without retraining, and
+write it into config.json. Applies the same rule as the end of a training run (`--max-fpr`), with the
+split the model was trained with (seed and held-out fraction from its config)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import data
+
+
+def run_threshold(args) -> int:
+    import torch
+
+    from ..faces import load_face_detector
+    from ..model import CONFIG_FILE, Network
+    from .evaluate import _face_detector_spec
+    from .train import choose_threshold, per_source_auc, predict, threshold_rule
+
+    folder = Path(args.model)
+    for d in [folder] + list(args.dirs) + list(args.holdout):
+        if not Path(d).is_dir():
+            print(f"error: {d} is not a folder", file=sys.stderr)
+            return 2
+    torch.set_num_threads(max(1, int(args.threads)))
+    net = Network.from_folder(folder, backend="torch")
+    raw = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    split = raw["deepfake"].get("split", {}) or {}
+    seed = int(split.get("seed", 0)) if args.seed is None else args.seed
+    fraction = float(split.get("heldout_fraction", 0.25)) if args.heldout_fraction is None else args.heldout_fraction
+    items = data.make_splits(args.dirs, args.holdout, fraction, seed)["val"]
+    fd = load_face_detector(_face_detector_spec(args.face_detector))
+    ds, _ = data.build_dataset(items, fd, net.config.crop, args.cache, int(split.get("frames_per_video", 32)), log=None)
+    pcfg = raw["pretrained_cfg"]
+    scores = predict(net.net, ds.crops, pcfg["mean"], pcfg["std"])
+    max_fpr = args.max_fpr if args.max_fpr > 0 else None
+    threshold, at = choose_threshold(ds.labels, scores, ds.sources, max_fpr)
+    aucs = per_source_auc(ds.labels, scores, ds.sources)
+    print(f"validation split: {len(items)} items, {len(ds.labels)} face crops (seed {seed}, held-out fraction {fraction})")
+    print(f"{'source':12} {'crops':>6} {'AUC':>6} {'real called FAKE':>17} {'fake called FAKE':>17}")
+    for s in sorted(aucs):
+        m = ds.sources == s
+        y, p = ds.labels[m], scores[m]
+        print(f"{s:12} {int(m.sum()):6d} {aucs[s]:6.3f} {np.mean(p[y == 0] >= threshold):17.3f} "
+              f"{np.mean(p[y == 1] >= threshold):17.3f}")
+    rule = threshold_rule(max_fpr)
+    print(f"threshold {threshold:.4f} (was {raw['deepfake']['threshold']:.4f}); rule: {rule}")
+    print(f"means over sources at it: balanced accuracy {at['balanced_accuracy']:.3f}, real called FAKE "
+          f"{at['fpr']:.3f}, fake called FAKE {at['tpr']:.3f}")
+    if args.dry_run:
+        print("dry run: config.json unchanged")
+        return 0
+    raw["deepfake"]["threshold"] = round(threshold, 6)
+    raw["deepfake"]["threshold_rule"] = rule
+    raw["deepfake"]["threshold_at_validation"] = {k: round(v, 4) for k, v in at.items()}
+    (folder / CONFIG_FILE).write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {folder / CONFIG_FILE}")
+    return 0
