@@ -287,3 +287,14 @@ def test_threshold_rules_on_known_scores():
     assert t == pytest.approx(0.625) and at["fpr"] == 0.0 and at["tpr"] == pytest.approx(0.75)
     t, at = choose_threshold(labels, scores, sources, None)  # best balanced accuracy; ties: the lowest
     assert t == pytest.approx(0.45) and at["balanced_accuracy"] == pytest.approx(0.875) and at["fpr"] == 0.25
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "threshold"])
+def test_commands_refuse_a_folder_without_real_or_fake_in_one_line(command, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    (empty / "other").mkdir(parents=True)
+    extra = {"train": ("--out", tmp_path / "out"), "evaluate": ("--model", BUNDLED_MODEL),
+             "threshold": ("--model", BUNDLED_MODEL)}[command]
+    assert _run(command, empty, *extra, "--face-detector", "haar") == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"error: {empty}: no images or videos under real/ or fake/"]
+    assert not (tmp_path / "out").exists()

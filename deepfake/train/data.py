@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from .. import media
+from ..errors import InputError
 from ..faces import CropRecipe, FaceDetector, crop_face
 
 LABELS = {"real": 0, "fake": 1}
@@ -96,7 +97,7 @@ def list_items(folder: Path) -> list[Item]:
                 continue
             items.append(Item(p, label, src, identity_of(p.stem), kind))
     if not items:
-        raise ValueError(f"{folder}: no images or videos under real/ or fake/")
+        raise InputError(f"{folder}: no images or videos under real/ or fake/")
     if (folder / "pairs.csv").is_file():
         items = pair_groups(items)
     return items

@@ -225,6 +225,8 @@ def train(opts: TrainOptions) -> dict:
     torch.set_num_threads(opts.threads)
     torch.manual_seed(opts.seed)
     rng = np.random.default_rng(opts.seed)
+    # bad folders fail here, before a log folder or a face detector exists
+    splits = data.make_splits(opts.dirs, opts.holdout_dirs, opts.heldout_fraction, opts.seed)
     log_dir = Path(opts.log_dir or Path(__file__).resolve().parents[2] / "runs" / time.strftime("train-%Y%m%d-%H%M%S"))
     log_dir.mkdir(parents=True, exist_ok=True)
     fh = open(log_dir / "train.log", "a", encoding="utf-8")
@@ -233,8 +235,6 @@ def train(opts: TrainOptions) -> dict:
     if fd.warning:
         _log(f"WARNING: {fd.warning}", fh)
     recipe = CropRecipe(opts.margin, opts.size)
-
-    splits = data.make_splits(opts.dirs, opts.holdout_dirs, opts.heldout_fraction, opts.seed)
     heldout_sources = {data.source_name(Path(d)) for d in opts.holdout_dirs}
     (log_dir / "split.json").write_text(json.dumps(
         {s: [[str(it.path), it.label, it.source, it.group] for it in v] for s, v in splits.items()}, indent=0))
