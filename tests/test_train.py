@@ -290,11 +290,14 @@ def test_threshold_rules_on_known_scores():
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate", "threshold"])
-def test_commands_refuse_a_folder_without_real_or_fake_in_one_line(command, tmp_path, capsys):
+def test_commands_refuse_a_bad_folder_in_one_line(command, tmp_path, capsys):
     empty = tmp_path / "empty"
     (empty / "other").mkdir(parents=True)
     extra = {"train": ("--out", tmp_path / "out"), "evaluate": ("--model", BUNDLED_MODEL),
              "threshold": ("--model", BUNDLED_MODEL)}[command]
     assert _run(command, empty, *extra, "--face-detector", "haar") == 2
     assert capsys.readouterr().err.strip().splitlines() == [f"error: {empty}: no images or videos under real/ or fake/"]
+    missing = tmp_path / "missing"
+    assert _run(command, missing, *extra, "--face-detector", "haar") == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"error: {missing} is not a folder"]
     assert not (tmp_path / "out").exists()

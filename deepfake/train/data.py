@@ -25,6 +25,9 @@ from ..faces import CropRecipe, FaceDetector, crop_face
 LABELS = {"real": 0, "fake": 1}
 SPLITS = ("train", "val", "test")
 DEFAULT_CACHE = Path(__file__).resolve().parents[2] / "cache" / "crops"
+# A development checkout keeps the shared data beside the repo (../shared); without that file the face
+# detector loads from the Hub cache as at inference (or falls back to Haar, with a warning).
+DEFAULT_YUNET = Path(__file__).resolve().parents[3] / "shared" / "models" / "face_detection_yunet_2023mar.onnx"
 _SPLIT_NAMES = {"train", "val", "valid", "validation", "test"}
 
 
@@ -85,6 +88,8 @@ def identity_of(stem: str) -> str:
 def list_items(folder: Path) -> list[Item]:
     """Every image and video under folder/real and folder/fake (recursively), sorted, with groups."""
     folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder")
     src = source_name(folder)
     items = []
     for name, label in LABELS.items():
@@ -129,6 +134,12 @@ def pair_groups(items: list[Item]) -> list[Item]:
         fi = fakes[r]
         out[fi] = Item(items[fi].path, 1, items[fi].source, items[reals[c]].group, items[fi].kind)
     return out
+
+
+def face_detector_spec(spec: str | None) -> str | None:
+    """The face detector that train, evaluate and threshold use: the one asked for, else DEFAULT_YUNET if
+    present, else None (load_face_detector's default)."""
+    return spec or (str(DEFAULT_YUNET) if DEFAULT_YUNET.is_file() else None)
 
 
 def _unit(text: str) -> float:

@@ -189,29 +189,19 @@ def plots(rows: list[dict], out: Path) -> None:
     plt.close(fig)
 
 
-def _face_detector_spec(spec):
-    from .train import DEFAULT_YUNET
-
-    return spec or (str(DEFAULT_YUNET) if DEFAULT_YUNET.is_file() else None)
-
-
 def run_evaluate(args) -> int:
     import torch
 
     from ..detector import load_detector
 
     torch.set_num_threads(max(1, int(args.threads)))
-    det = load_detector(str(args.model), face_detector=_face_detector_spec(args.face_detector))
+    det = load_detector(str(args.model), face_detector=data.face_detector_spec(args.face_detector))
     split_cfg = det.config.raw.get("deepfake", {}).get("split", {}) or {}
     if args.seed is None:  # the split the model was trained with
         args.seed = int(split_cfg.get("seed", 0))
     if args.heldout_fraction is None:
         args.heldout_fraction = float(split_cfg.get("heldout_fraction", 0.25))
     threshold = det.threshold if args.threshold is None else float(args.threshold)
-    for d in list(args.dirs) + list(args.holdout):
-        if not Path(d).is_dir():
-            print(f"error: {d} is not a folder")
-            return 2
     if args.subset == "all":
         items = [it for d in list(args.dirs) + list(args.holdout) for it in data.list_items(Path(d))]
     else:

@@ -4,7 +4,6 @@ split the model was trained with (seed and held-out fraction from its config).""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +16,9 @@ def run_threshold(args) -> int:
 
     from ..faces import load_face_detector
     from ..model import CONFIG_FILE, Network
-    from .evaluate import _face_detector_spec
     from .train import choose_threshold, per_source_auc, predict, threshold_rule
 
     folder = Path(args.model)
-    for d in [folder] + list(args.dirs) + list(args.holdout):
-        if not Path(d).is_dir():
-            print(f"error: {d} is not a folder", file=sys.stderr)
-            return 2
     torch.set_num_threads(max(1, int(args.threads)))
     net = Network.from_folder(folder, backend="torch")
     raw = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
@@ -32,7 +26,7 @@ def run_threshold(args) -> int:
     seed = int(split.get("seed", 0)) if args.seed is None else args.seed
     fraction = float(split.get("heldout_fraction", 0.25)) if args.heldout_fraction is None else args.heldout_fraction
     items = data.make_splits(args.dirs, args.holdout, fraction, seed)["val"]
-    fd = load_face_detector(_face_detector_spec(args.face_detector))
+    fd = load_face_detector(data.face_detector_spec(args.face_detector))
     ds, _ = data.build_dataset(items, fd, net.config.crop, args.cache, int(split.get("frames_per_video", 32)), log=None)
     pcfg = raw["pretrained_cfg"]
     scores = predict(net.net, ds.crops, pcfg["mean"], pcfg["std"])

@@ -19,9 +19,6 @@ from . import data
 from .pretrained import LITE0, create_pretrained
 from .sbi import self_blend
 
-# A development checkout keeps the shared data beside the repo (../shared); without that file the face
-# detector loads from the Hub cache as at inference (or falls back to Haar, with a warning).
-DEFAULT_YUNET = Path(__file__).resolve().parents[3] / "shared" / "models" / "face_detection_yunet_2023mar.onnx"
 THRESHOLD_RULE = ("maximise the mean over validation sources of per-source balanced accuracy "
                   "(each source weighted equally), on face crops of the validation split")
 
@@ -230,8 +227,7 @@ def train(opts: TrainOptions) -> dict:
     log_dir = Path(opts.log_dir or Path(__file__).resolve().parents[2] / "runs" / time.strftime("train-%Y%m%d-%H%M%S"))
     log_dir.mkdir(parents=True, exist_ok=True)
     fh = open(log_dir / "train.log", "a", encoding="utf-8")
-    fd_spec = opts.face_detector or (str(DEFAULT_YUNET) if DEFAULT_YUNET.is_file() else None)
-    fd = load_face_detector(fd_spec)
+    fd = load_face_detector(data.face_detector_spec(opts.face_detector))
     if fd.warning:
         _log(f"WARNING: {fd.warning}", fh)
     recipe = CropRecipe(opts.margin, opts.size)
