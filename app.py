@@ -274,8 +274,9 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr
         """Verdict for an image: label, fake probability, faces. Returns (verdict markdown, image with face
         boxes, result JSON, JSON report file, HTML report file)."""
         path = _input_path(image, "an image")
-        res = det.analyze_image(str(path), threshold=threshold)
-        faces = render.draw_faces(media.load_image(str(path)), res)
+        rgb = media.load_image(str(path))  # decoded once, for the analysis and the drawing
+        res = det.analyze_image(rgb, threshold=threshold)
+        faces = render.draw_faces(rgb, res)
         folder = _workdir()
         rj, rh = _reports(folder, res, path.name, report.sha256_file(path), {"Faces and verdicts": faces},
                           {"threshold": threshold}, "Deepfake analysis report: image")
@@ -308,7 +309,8 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr
         progress(0.92, desc="Drawing")
         method = importance if importance in render.IMPORTANCE_METHODS else "leave_one_out"
         timeline = render.figure_to_rgb(render.timeline_figure(res))
-        imp = render.figure_to_rgb(render.importance_figure(res, method))
+        # both methods go into the report; the chosen one is also shown
+        imp_figs = {m: render.figure_to_rgb(render.importance_figure(res, m)) for m in render.IMPORTANCE_METHODS}
         gallery = render.frame_gallery(res)
         folder = _workdir()
         frame_files = []
@@ -318,15 +320,13 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr
             frame_files.append(str(fp))
         light = dataclasses.replace(res, frame_images=())
         rj, rh = _reports(folder, light, path.name, report.sha256_file(path),
-                          {"Timeline": timeline, "Frame importance (leave-one-out)":
-                           render.figure_to_rgb(render.importance_figure(res, "leave_one_out")),
-                           "Frame importance (blank frame)":
-                           render.figure_to_rgb(render.importance_figure(res, "blank"))},
+                          {"Timeline": timeline, "Frame importance (leave-one-out)": imp_figs["leave_one_out"],
+                           "Frame importance (blank frame)": imp_figs["blank"]},
                           {"frames": int(frames), "aggregation": aggregation, "threshold": threshold},
                           "Deepfake analysis report: video")
         progress(1.0)
         state = {"result": light, "frames": frame_files}
-        return verdict_markdown(res, "video"), timeline, imp, gallery, res.to_dict(), rj, rh, state
+        return verdict_markdown(res, "video"), timeline, imp_figs[method], gallery, res.to_dict(), rj, rh, state
 
     @_guard
     def grid_heatmap(image, grid=GRID_DEFAULT, baseline="mean", threshold=default_threshold,
@@ -335,8 +335,9 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr
         occlusion result JSON, grid CSV file, JSON report file, HTML report file)."""
         path = _input_path(image, "an image")
         grid = int(grid)
+        rgb = media.load_image(str(path))  # decoded once, for the analysis and the drawing
         progress(0.05, desc=f"Occluding {grid * grid} cells")
-        occ = det.occlusion_map(str(path), grid=grid, baseline=baseline, threshold=threshold)
+        occ = det.occlusion_map(rgb, grid=grid, baseline=baseline, threshold=threshold)
         progress(0.9, desc="Drawing")
         overlay = render.occlusion_overlay(occ)
         folder = _workdir()
@@ -348,7 +349,7 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr
             for i, row in enumerate(np.asarray(occ.changes)):
                 w.writerow([i] + [f"{float(v):.6f}" for v in row])
         rj, rh = _reports(folder, occ, path.name, report.sha256_file(path),
-                          {"Faces and verdicts": render.draw_faces(media.load_image(str(path)), occ.result),
+                          {"Faces and verdicts": render.draw_faces(rgb, occ.result),
                            "Grid occlusion heatmap": overlay},
                           {"grid": grid, "baseline": baseline, "threshold": threshold},
                           "Deepfake analysis report: grid heatmap")
@@ -561,13 +562,12 @@ def launch(demo: gr.Blocks, **overrides):
     kwargs = dict(server_name=name, server_port=port, max_file_size=f"{MAX_FILE_SIZE_MB}mb", theme=THEME, css=CSS,
                   show_error=False, allowed_paths=[], footer_links=["api", "gradio"])
     kwargs.update(overrides)
-    if kwargs.get("prevent_thread_lock"):
-        out = demo.launch(**kwargs)
-        _start_cleaner(demo)
-        return out
-    demo.launch(**kwargs, prevent_thread_lock=True)
+    block = not kwargs.pop("prevent_thread_lock", False)
+    out = demo.launch(**kwargs, prevent_thread_lock=True)  # returns, so that the cleaner can start
     _start_cleaner(demo)
-    demo.block_thread()
+    if block:
+        demo.block_thread()
+    return out
 
 
 def _start_cleaner(demo: gr.Blocks) -> None:

@@ -16,10 +16,18 @@ Probabilities = Callable[[torch.Tensor], np.ndarray]
 
 
 # ---------------------------------------------------------------------------------------- occlusion
+def cell_ids(h: int, w: int, grid: int, device) -> torch.Tensor:
+    """(H, W) map of the grid cell (row * grid + col) each pixel belongs to: an independent statement of the
+    cells that explain.occlusion_changes builds from spans."""
+    rows = torch.div(torch.arange(h, device=device) * grid, h, rounding_mode="floor")
+    cols = torch.div(torch.arange(w, device=device) * grid, w, rounding_mode="floor")
+    return rows[:, None] * grid + cols[None, :]
+
+
 def loop_occlusion(probabilities: Probabilities, x: torch.Tensor, grid: int, baseline: str = "mean") -> np.ndarray:
     """The seed's method: one batch-1 forward per cell in a Python loop."""
     base = explain.baseline_image(x, baseline)
-    ids = explain._cell_ids(x.shape[2], x.shape[3], grid, x.device)
+    ids = cell_ids(x.shape[2], x.shape[3], grid, x.device)
     p0 = float(probabilities(x)[0])
     out = np.empty(grid * grid)
     for cell in range(grid * grid):

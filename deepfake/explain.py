@@ -108,13 +108,6 @@ def paste_maps(maps: list[np.ndarray], crop_boxes, shape) -> np.ndarray:
     return canvas
 
 
-def _cell_ids(h: int, w: int, grid: int, device) -> torch.Tensor:
-    """(H, W) map of the grid cell (row * grid + col) each pixel belongs to."""
-    rows = torch.div(torch.arange(h, device=device) * grid, h, rounding_mode="floor")
-    cols = torch.div(torch.arange(w, device=device) * grid, w, rounding_mode="floor")
-    return rows[:, None] * grid + cols[None, :]
-
-
 def baseline_image(x: torch.Tensor, baseline: str) -> torch.Tensor:
     """What an occluded cell is replaced with, for one preprocessed input (1, C, H, W)."""
     if baseline == "mean":  # the crop's mean colour (normalisation is per channel, so this is exact)
@@ -147,7 +140,7 @@ def occlusion_changes(probabilities: Callable[[torch.Tensor], np.ndarray], x: to
     for start in range(0, n, batch_size):
         cells = range(start, min(start + batch_size, n))
         # Copies of x with one cell each replaced by the baseline: a batch copy plus one slice write per cell
-        # (the same pixels as the _cell_ids mask, at a third of the cost of a masked select over the batch).
+        # (a third of the cost of a masked select over the batch; bench/alternatives.py checks the pixels agree).
         occluded = torch.empty((len(cells), *x.shape[1:]), dtype=x.dtype, device=x.device,
                                memory_format=torch.channels_last).copy_(x.expand(len(cells), -1, -1, -1))
         for j, cell in enumerate(cells):
@@ -158,6 +151,6 @@ def occlusion_changes(probabilities: Callable[[torch.Tensor], np.ndarray], x: to
 
 
 def _cell_spans(length: int, grid: int) -> list[tuple[int, int]]:
-    """[start, end) of each of the grid cells along an axis, as in _cell_ids (floor(i * grid / length))."""
+    """[start, end) of each of the grid cells along an axis: pixel i belongs to cell floor(i * grid / length)."""
     owner = np.arange(length) * grid // length
     return [(int(np.searchsorted(owner, g, "left")), int(np.searchsorted(owner, g, "right"))) for g in range(grid)]
