@@ -82,17 +82,16 @@ def score_items(det, items: list[data.Item], frames: int, threshold: float, cond
                 rows.append(dict(base, level="image", condition=c, frame=-1, score=r.fake_probability,
                                  no_face=bool(r.scored_whole_image)))
         else:
-            vr = det.analyze_video(it.path, frames=frames, threshold=threshold)
-            sampled = None
+            # the sampled frames are kept, so the degraded conditions score them without decoding again
+            vr = det.analyze_video(it.path, frames=frames, threshold=threshold, keep_frames=True)
+            sampled = [(f.index, rgb) for f, rgb in zip(vr.frames, vr.frame_images)]
             for c in conditions:
                 if c == "clean":
                     fps = [(f.index, f.fake_probability) for f in vr.frames]
                     vp = vr.fake_probability
                 else:
-                    if sampled is None:
-                        sampled = media.sample_frames(it.path, frames)[1]
-                    fps = [(f.index, det.analyze_image(degrade(f.rgb, c), threshold=threshold).fake_probability)
-                           for f in sampled]
+                    fps = [(idx, det.analyze_image(degrade(rgb, c), threshold=threshold).fake_probability)
+                           for idx, rgb in sampled]
                     got = [p for _, p in fps if p is not None]
                     vp = float(np.mean(got)) if got else None  # the 'mean' aggregation of analyze_video
                 for idx, p in fps:
@@ -100,9 +99,7 @@ def score_items(det, items: list[data.Item], frames: int, threshold: float, cond
                         rows.append(dict(base, level="frame", condition=c, frame=idx, score=p, no_face=False))
                 no_face = vp is None
                 if no_face:  # no face in any frame: score the middle frame whole (the whole-image fallback)
-                    if sampled is None:
-                        sampled = media.sample_frames(it.path, frames)[1]
-                    mid = degrade(sampled[len(sampled) // 2].rgb, c)
+                    mid = degrade(sampled[len(sampled) // 2][1], c)
                     vp = det.analyze_image(mid, threshold=threshold, whole_image=True).fake_probability
                 rows.append(dict(base, level="video", condition=c, frame=-1, score=vp, no_face=no_face))
         if log and (k + 1) % 100 == 0:
