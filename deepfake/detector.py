@@ -119,7 +119,7 @@ class Detector:
         net, lock = self.network.cam_network()
         with lock:  # hooks live on a private copy; one CAM at a time on it
             maps = explain.cam_maps(net, explain.get_module(net, self.network.cam_layer_name()), x,
-                                    self.config.fake_index, method)
+                                    self.config.fake_index, method, flip=self.config.test_time_flip)
         heatmap = explain.paste_maps(list(maps), boxes, rgb.shape)
         faces = []
         probs = [f.fake_probability for f in result.faces] or [result.fake_probability]

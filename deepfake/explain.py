@@ -66,15 +66,20 @@ def get_module(net: torch.nn.Module, name: str) -> torch.nn.Module:
 
 
 def cam_maps(net: torch.nn.Module, layer: torch.nn.Module, x: torch.Tensor, fake_index: int,
-             method: str = "gradcam") -> np.ndarray:
-    """(N, H, W) maps in [0, 1] for the fake output of each input. Hooks are released on return."""
+             method: str = "gradcam", flip: bool = False) -> np.ndarray:
+    """(N, H, W) maps in [0, 1] for the fake output of each input. Hooks are released on return.
+    flip=True (a model with test-time flip): the mean of the input's map and its mirror image's map
+    mirrored back, as the probability being explained is the mean over both views."""
     try:
         cls = CAM_METHODS[method.lower()]
     except KeyError:
         raise ValueError(f"Unknown CAM method '{method}'. Choose one of: {', '.join(CAM_METHODS)}") from None
     # grad-cam needs autograd: leave any surrounding inference_mode / no_grad.
     with torch.inference_mode(False), torch.enable_grad():
+        n = x.shape[0]
         x = x.detach().clone()
+        if flip:
+            x = torch.cat([x, x.flip(-1)])
         # CAMs need gradients at the layer only: the graph starts at its output and no weight gets a
         # gradient, so the backward pass covers the few layers after it instead of the whole network
         # (same maps, several times faster on lite0: bench/run.py section 3).
@@ -89,7 +94,8 @@ def cam_maps(net: torch.nn.Module, layer: torch.nn.Module, x: torch.Tensor, fake
             handle.remove()
             for p, flag in frozen:
                 p.requires_grad_(flag)
-    return np.nan_to_num(np.asarray(maps, dtype=np.float32))
+    maps = np.nan_to_num(np.asarray(maps, dtype=np.float32))
+    return (maps[:n] + maps[n:, :, ::-1]) / 2 if flip else maps
 
 
 def _start_graph(module, inputs, output):

@@ -49,6 +49,9 @@ class DetectorConfig:
     cam_layer: str | None = None
     threshold_rule: str = ""
     data_summary: str = ""
+    # Test-time flip: a crop's probability is the mean over the crop and its mirror image. Part of the model
+    # (its threshold was chosen with it), so it lives in config.json, not in a call argument.
+    test_time_flip: bool = False
     format_version: int = FORMAT_VERSION
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -74,6 +77,9 @@ class DetectorConfig:
         if not 0.0 < threshold < 1.0:
             raise ModelLoadError(f"{where}: threshold must be between 0 and 1, got {threshold}")
         crop = need(own, "face_crop", dict)
+        flip = own.get("test_time_flip", False)
+        if not isinstance(flip, bool):
+            raise ModelLoadError(f"{where}: field 'test_time_flip' must be true or false")
         pcfg = need(cfg, "pretrained_cfg", dict)
         for key in ("input_size", "mean", "std"):
             need(pcfg, key, list)
@@ -88,6 +94,7 @@ class DetectorConfig:
             cam_layer=own.get("cam_layer"),
             threshold_rule=str(own.get("threshold_rule", "")),
             data_summary=str(own.get("data", "")),
+            test_time_flip=flip,
             format_version=version,
             raw=cfg,
         )
@@ -95,14 +102,15 @@ class DetectorConfig:
 
 def make_config_dict(architecture: str, pretrained_cfg: dict, *, threshold: float, crop: CropRecipe,
                      label_names=("real", "fake"), fake_index: int = 1, cam_layer: str | None = None,
-                     threshold_rule: str = "", data: str = "", extra: dict | None = None) -> dict:
+                     threshold_rule: str = "", data: str = "", test_time_flip: bool = False,
+                     extra: dict | None = None) -> dict:
     """config.json content: timm's hub format plus a 'deepfake' section of this project."""
     pcfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in pretrained_cfg.items()
             if k not in ("url", "hf_hub_id", "file", "source", "state_dict", "label_names")}
     pcfg["num_classes"] = len(label_names)
     own = {"format_version": FORMAT_VERSION, "fake_index": fake_index, "threshold": round(float(threshold), 6),
            "threshold_rule": threshold_rule, "face_crop": {"margin": crop.margin, "size": crop.size},
-           "cam_layer": cam_layer, "data": data}
+           "cam_layer": cam_layer, "test_time_flip": bool(test_time_flip), "data": data}
     own.update(extra or {})
     return {"architecture": architecture, "num_classes": len(label_names), "label_names": list(label_names),
             "pretrained_cfg": pcfg, "deepfake": own}
@@ -230,16 +238,22 @@ class Network:
         return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
 
     def probabilities(self, x: torch.Tensor, batch_size: int = DEFAULT_BATCH) -> np.ndarray:
-        """Fake probability for each preprocessed input, batched, under inference_mode."""
+        """Fake probability for each preprocessed input, batched, under inference_mode (with the config's
+        test-time flip: the mean of the input's and its mirror image's probabilities, in one batch)."""
         out = []
+        flip = self.config.test_time_flip
         with torch.inference_mode():
             for i in range(0, x.shape[0], batch_size):
+                chunk = x[i:i + batch_size]
+                if flip:
+                    chunk = torch.cat([chunk, chunk.flip(-1)])
                 if self._ort is not None:
-                    chunk = np.ascontiguousarray(x[i:i + batch_size].detach().cpu().numpy(), dtype=np.float32)
-                    logits = torch.from_numpy(self._ort.run(None, {"input": chunk})[0])
+                    arr = np.ascontiguousarray(chunk.detach().cpu().numpy(), dtype=np.float32)
+                    logits = torch.from_numpy(self._ort.run(None, {"input": arr})[0])
                 else:
-                    logits = self.net(x[i:i + batch_size].to(self.device, memory_format=torch.channels_last))
-                out.append(torch.softmax(logits.float(), dim=1)[:, self.config.fake_index].cpu())
+                    logits = self.net(chunk.to(self.device, memory_format=torch.channels_last))
+                p = torch.softmax(logits.float(), dim=1)[:, self.config.fake_index].cpu()
+                out.append(p.view(2, -1).mean(0) if flip else p)
         return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
 
     def predict(self, crops) -> np.ndarray:

@@ -35,6 +35,34 @@ def test_image_verdict_is_the_network_score_of_the_face_crop(det, astronaut):
     assert set(d["timings_ms"]) == {"face_detection", "classification", "total"}
 
 
+@pytest.mark.skipif(not BUNDLED.is_dir(), reason="bundled model not present")
+def test_test_time_flip_from_the_config_drives_verdict_and_grad_cam(tmp_path, astronaut, monkeypatch):
+    """A folder whose config switches test_time_flip on: the image score is the mean over the face crop and
+    its mirror image, and Grad-CAM explains both views (the mirror view's map mirrored back). On the trained
+    model: random weights saturate at p = 1 on both views."""
+    import shutil
+
+    from deepfake import explain
+
+    monkeypatch.setenv("DEEPFAKE_BACKEND", "torch")  # no ONNX export of the copy
+    folder = tmp_path / "flip-lite0"
+    shutil.copytree(BUNDLED, folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["deepfake"]["test_time_flip"] = True
+    (folder / "config.json").write_text(json.dumps(cfg))
+    det, flip = load_detector(BUNDLED, face_detector="haar"), load_detector(folder, face_detector="haar")
+    res = flip.analyze_image(astronaut)
+    crop, _ = crop_face(astronaut, res.faces[0].box, det.config.crop)
+    both = det.network.predict([crop, np.ascontiguousarray(crop[:, ::-1])])
+    assert res.fake_probability == pytest.approx(both.mean(), abs=1e-6)
+    assert abs(both[0] - both[1]) > 1e-4  # the two views differ, so the mean is a real test
+    net, _ = det.network.cam_network()
+    layer = explain.get_module(net, det.network.cam_layer_name())
+    views = explain.cam_maps(net, layer, det.network.preprocess([crop, np.ascontiguousarray(crop[:, ::-1])]), 1)
+    cam = flip.grad_cam(astronaut)
+    np.testing.assert_allclose(cam.faces[0].cam, (views[0] + views[1][:, ::-1]) / 2, atol=1e-4)
+
+
 def test_image_probability_is_the_max_over_faces(det, astronaut):
     flipped = astronaut[:, ::-1].copy()
     two = np.concatenate([astronaut, flipped], axis=1)

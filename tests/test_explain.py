@@ -64,6 +64,38 @@ def test_cam_peaks_in_the_region_that_drives_the_score(region, method):
     assert mass_inside > 0.8
 
 
+def _mirror(region):
+    y0, y1, x0, x1 = region
+    return (y0, y1, SIZE - x1, SIZE - x0)
+
+
+def test_test_time_flip_scores_the_mean_of_the_crop_and_its_mirror_image():
+    region = REGIONS[0]
+    plain, flipped = toy_network(region), toy_network(region, flip=True)
+    x = plain.preprocess([textured(region=region), textured(region=REGIONS[1], seed=1), textured(seed=2)])
+    p_crop, p_mirror = plain.probabilities(x), plain.probabilities(x.flip(-1))
+    assert p_crop[0] - p_mirror[0] > 0.3  # the texture sits in the scored region only in the crop itself
+    np.testing.assert_allclose(flipped.probabilities(x, batch_size=2), (p_crop + p_mirror) / 2, atol=1e-6)
+    np.testing.assert_allclose(flipped.probabilities(x.flip(-1)), flipped.probabilities(x), atol=1e-6)
+
+
+def test_cam_with_test_time_flip_explains_both_views():
+    """The explained score is the mean over crop and mirror image, so the map covers the scored region and
+    its mirror (where the mirror view looks), and mirroring the input mirrors the map."""
+    region = REGIONS[0]
+    net = toy_network(region, flip=True)
+    layer = explain.get_module(net.net, "mix")
+    img = textured(region=(0, SIZE, 0, SIZE))
+    x = net.preprocess([img])
+    maps = explain.cam_maps(net.net, layer, x, fake_index=1, flip=True)
+    mirrored = explain.cam_maps(net.net, layer, x.flip(-1), fake_index=1, flip=True)
+    np.testing.assert_allclose(mirrored[0], maps[0][:, ::-1], atol=1e-5)
+    masses = []
+    for y0, y1, x0, x1 in (region, _mirror(region)):
+        masses.append(maps[0][y0:y1, x0:x1].sum() / maps[0].sum())
+    assert min(masses) > 0.3 and sum(masses) > 0.8
+
+
 def test_cam_explains_the_fake_output_and_releases_hooks():
     net = toy_network(REGIONS[0])
     layer = explain.get_module(net.net, "mix")

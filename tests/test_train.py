@@ -239,8 +239,11 @@ def test_train_command_saves_the_validated_weights(tmp_path, shared_data, yunet_
     val_items = [data.Item(Path(p), label, source, group, "image") for p, label, source, group in split["val"]]
     ds, _ = data.build_dataset(val_items, load_face_detector(str(yunet_onnx)), CropRecipe(1.3, 224), cache, log=None)
     net = Network.from_folder(out, backend="torch")
-    scores = predict(net.net, ds.crops, cfg["pretrained_cfg"]["mean"], cfg["pretrained_cfg"]["std"])
+    assert cfg["deepfake"]["test_time_flip"] is False and not net.config.test_time_flip
+    mean, std = cfg["pretrained_cfg"]["mean"], cfg["pretrained_cfg"]["std"]
+    scores = predict(net.net, ds.crops, mean, std)
     assert per_source_auc(ds.labels, scores, ds.sources) == pytest.approx(summary["val_auc"], abs=1e-9)
+    np.testing.assert_allclose(net.predict(ds.crops), scores, atol=1e-6)  # validation scores as inference does
 
     # `threshold` re-derives the run's own threshold from the same split and weights, and applies a new rule
     threshold_args = ("threshold", src, "--holdout", held, "--model", out, "--cache", cache, "--threads", 1,
@@ -253,6 +256,15 @@ def test_train_command_saves_the_validated_weights(tmp_path, shared_data, yunet_
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["deepfake"]["threshold"] == pytest.approx(expected, abs=1e-6)
     assert "balanced accuracy" in cfg["deepfake"]["threshold_rule"]
+    # switching test-time flip on re-chooses the threshold on two-view scores, which inference then uses
+    assert _run(*threshold_args, "--max-fpr", 0, "--test-time-flip") == 0
+    flipped = predict(net.net, ds.crops, mean, std, flip=True)
+    assert np.abs(flipped - scores).max() > 1e-3
+    expected, _ = choose_threshold(ds.labels, flipped, ds.sources, None)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["deepfake"]["threshold"] == pytest.approx(expected, abs=1e-6)
+    assert cfg["deepfake"]["test_time_flip"] is True
+    np.testing.assert_allclose(Network.from_folder(out, backend="torch").predict(ds.crops), flipped, atol=1e-6)
 
 
 @needs_model

@@ -49,9 +49,10 @@ class TextureNet(nn.Module):
         return torch.stack([torch.zeros_like(fake), fake], dim=1)
 
 
-def toy_network(region=None, size=SIZE) -> Network:
+def toy_network(region=None, size=SIZE, flip: bool = False) -> Network:
     cfg = DetectorConfig(architecture="toy", num_classes=2, pretrained_cfg={}, label_names=("real", "fake"),
-                         fake_index=1, threshold=0.5, crop=CropRecipe(1.3, size), cam_layer="mix")
+                         fake_index=1, threshold=0.5, crop=CropRecipe(1.3, size), cam_layer="mix",
+                         test_time_flip=flip)
     data_config = {"input_size": (3, size, size), "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5),
                    "crop_pct": 1.0, "interpolation": "bilinear"}
     return Network(cfg, TextureNet(region, size).eval(), torch.device("cpu"), data_config)

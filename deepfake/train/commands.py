@@ -59,6 +59,9 @@ def register(subparsers) -> None:
     t.add_argument("--freeze-stages", type=int, default=2,
                    help="keep the stem and this many first stages frozen (default 2; 0 trains everything)")
     t.add_argument("--log-dir", type=Path, default=None, help="where train.log/split.json/summary.json go")
+    t.add_argument("--test-time-flip", action=argparse.BooleanOptionalAction, default=False,
+                   help="score each crop as the mean of it and its mirror image, in validation and in the saved "
+                        "model's config (default off; doubles the forward passes)")
     t.add_argument("--max-fpr", type=float, default=0.1,
                    help="threshold rule: the lowest threshold whose mean share of real validation faces called "
                         "FAKE is at most this (default 0.1; 0: best mean balanced accuracy instead)")
@@ -91,6 +94,9 @@ def register(subparsers) -> None:
     h.add_argument("--cache", type=Path, default=data.DEFAULT_CACHE, help="face-crop cache folder")
     h.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     h.add_argument("--dry-run", action="store_true", help="print the threshold; leave config.json unchanged")
+    h.add_argument("--test-time-flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="switch the model's test-time flip on or off before choosing the threshold, and write "
+                        "it into config.json (default: keep the config's setting)")
     _add_split_args(h)
     h.set_defaults(func=cmd_threshold, seed=None, heldout_fraction=None)  # None: the model's training split
 
@@ -116,7 +122,7 @@ def cmd_train(args) -> int:
                         real_ratio=args.real_ratio, heldout_fraction=args.heldout_fraction, frames=args.frames,
                         seed=args.seed, cache=args.cache, face_detector=args.face_detector,
                         threads=args.threads, freeze_stages=args.freeze_stages, log_dir=args.log_dir,
-                        max_fpr=args.max_fpr if args.max_fpr > 0 else None)
+                        max_fpr=args.max_fpr if args.max_fpr > 0 else None, test_time_flip=args.test_time_flip)
     train(opts)  # a missing folder fails in its first step, data.make_splits
     return 0
 

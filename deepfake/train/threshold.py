@@ -29,7 +29,8 @@ def run_threshold(args) -> int:
     fd = load_face_detector(data.face_detector_spec(args.face_detector))
     ds, _ = data.build_dataset(items, fd, net.config.crop, args.cache, int(split.get("frames_per_video", 32)), log=None)
     pcfg = raw["pretrained_cfg"]
-    scores = predict(net.net, ds.crops, pcfg["mean"], pcfg["std"])
+    flip = net.config.test_time_flip if args.test_time_flip is None else bool(args.test_time_flip)
+    scores = predict(net.net, ds.crops, pcfg["mean"], pcfg["std"], flip=flip)
     max_fpr = args.max_fpr if args.max_fpr > 0 else None
     threshold, at = choose_threshold(ds.labels, scores, ds.sources, max_fpr)
     aucs = per_source_auc(ds.labels, scores, ds.sources)
@@ -41,7 +42,8 @@ def run_threshold(args) -> int:
         print(f"{s:12} {int(m.sum()):6d} {aucs[s]:6.3f} {np.mean(p[y == 0] >= threshold):17.3f} "
               f"{np.mean(p[y == 1] >= threshold):17.3f}")
     rule = threshold_rule(max_fpr)
-    print(f"threshold {threshold:.4f} (was {raw['deepfake']['threshold']:.4f}); rule: {rule}")
+    print(f"threshold {threshold:.4f} (was {raw['deepfake']['threshold']:.4f}); rule: {rule}; "
+          f"test-time flip {'on' if flip else 'off'}")
     print(f"means over sources at it: balanced accuracy {at['balanced_accuracy']:.3f}, real called FAKE "
           f"{at['fpr']:.3f}, fake called FAKE {at['tpr']:.3f}")
     if args.dry_run:
@@ -49,6 +51,7 @@ def run_threshold(args) -> int:
         return 0
     raw["deepfake"]["threshold"] = round(threshold, 6)
     raw["deepfake"]["threshold_rule"] = rule
+    raw["deepfake"]["test_time_flip"] = flip
     raw["deepfake"]["threshold_at_validation"] = {k: round(v, 4) for k, v in at.items()}
     (folder / CONFIG_FILE).write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {folder / CONFIG_FILE}")
