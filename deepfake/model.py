@@ -169,6 +169,12 @@ def load_weights(net: torch.nn.Module, folder: Path) -> None:
     net.load_state_dict(state, strict=True)
 
 
+def mirror_mean(probs_of, x: torch.Tensor) -> torch.Tensor:
+    """Test-time flip: probs_of (a batch of inputs -> a probability each) on x and its mirror image in one
+    batch, averaged per input. Inference and training validation both score through this."""
+    return probs_of(torch.cat([x, x.flip(-1)])).view(2, -1).mean(0)
+
+
 @dataclass
 class Network:
     """A loaded network with its preprocessing. predict() is thread-safe (no hooks ever attach here)."""
@@ -240,20 +246,19 @@ class Network:
     def probabilities(self, x: torch.Tensor, batch_size: int = DEFAULT_BATCH) -> np.ndarray:
         """Fake probability for each preprocessed input, batched, under inference_mode (with the config's
         test-time flip: the mean of the input's and its mirror image's probabilities, in one batch)."""
+        def probs_of(chunk: torch.Tensor) -> torch.Tensor:
+            if self._ort is not None:
+                arr = np.ascontiguousarray(chunk.detach().cpu().numpy(), dtype=np.float32)
+                logits = torch.from_numpy(self._ort.run(None, {"input": arr})[0])
+            else:
+                logits = self.net(chunk.to(self.device, memory_format=torch.channels_last))
+            return torch.softmax(logits.float(), dim=1)[:, self.config.fake_index].cpu()
+
         out = []
-        flip = self.config.test_time_flip
         with torch.inference_mode():
             for i in range(0, x.shape[0], batch_size):
                 chunk = x[i:i + batch_size]
-                if flip:
-                    chunk = torch.cat([chunk, chunk.flip(-1)])
-                if self._ort is not None:
-                    arr = np.ascontiguousarray(chunk.detach().cpu().numpy(), dtype=np.float32)
-                    logits = torch.from_numpy(self._ort.run(None, {"input": arr})[0])
-                else:
-                    logits = self.net(chunk.to(self.device, memory_format=torch.channels_last))
-                p = torch.softmax(logits.float(), dim=1)[:, self.config.fake_index].cpu()
-                out.append(p.view(2, -1).mean(0) if flip else p)
+                out.append(mirror_mean(probs_of, chunk) if self.config.test_time_flip else probs_of(chunk))
         return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
 
     def predict(self, crops) -> np.ndarray:

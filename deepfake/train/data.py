@@ -253,6 +253,14 @@ def build_dataset(items: list[Item], detector: FaceDetector, recipe: CropRecipe,
     return ds, stats
 
 
+def model_split(config_raw: dict, seed: int | None, heldout_fraction: float | None) -> tuple[int, float]:
+    """(seed, held-out fraction) for make_splits: the ones given, else the split a trained detector's
+    config.json records (training's defaults, 0 and 0.25, when it records none)."""
+    split = config_raw.get("deepfake", {}).get("split", {}) or {}
+    return (int(split.get("seed", 0)) if seed is None else int(seed),
+            float(split.get("heldout_fraction", 0.25)) if heldout_fraction is None else float(heldout_fraction))
+
+
 def make_splits(dirs, holdout_dirs, heldout_fraction: float, seed: int) -> dict[str, list[Item]]:
     """Items of `dirs` split by group (a heldout_fraction of each source's groups held out), and items
     of `holdout_dirs` (folders held apart, e.g. ciplab/val) all held out; held-out groups alternate

@@ -193,11 +193,8 @@ def run_evaluate(args) -> int:
 
     torch.set_num_threads(max(1, int(args.threads)))
     det = load_detector(str(args.model), face_detector=data.face_detector_spec(args.face_detector))
-    split_cfg = det.config.raw.get("deepfake", {}).get("split", {}) or {}
-    if args.seed is None:  # the split the model was trained with
-        args.seed = int(split_cfg.get("seed", 0))
-    if args.heldout_fraction is None:
-        args.heldout_fraction = float(split_cfg.get("heldout_fraction", 0.25))
+    # the split the model was trained with, unless --seed / --heldout-fraction say otherwise
+    args.seed, args.heldout_fraction = data.model_split(det.config.raw, args.seed, args.heldout_fraction)
     threshold = det.threshold if args.threshold is None else float(args.threshold)
     if args.subset == "all":
         items = [it for d in list(args.dirs) + list(args.holdout) for it in data.list_items(Path(d))]

@@ -21,10 +21,9 @@ def run_threshold(args) -> int:
     folder = Path(args.model)
     torch.set_num_threads(max(1, int(args.threads)))
     net = Network.from_folder(folder, backend="torch")
-    raw = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    raw = net.config.raw  # config.json as read by from_folder; updated and written back below
     split = raw["deepfake"].get("split", {}) or {}
-    seed = int(split.get("seed", 0)) if args.seed is None else args.seed
-    fraction = float(split.get("heldout_fraction", 0.25)) if args.heldout_fraction is None else args.heldout_fraction
+    seed, fraction = data.model_split(raw, args.seed, args.heldout_fraction)
     items = data.make_splits(args.dirs, args.holdout, fraction, seed)["val"]
     fd = load_face_detector(data.face_detector_spec(args.face_detector))
     ds, _ = data.build_dataset(items, fd, net.config.crop, args.cache, int(split.get("frames_per_video", 32)), log=None)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..faces import CropRecipe, load_face_detector
-from ..model import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE, make_config_dict
+from ..model import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE, make_config_dict, mirror_mean
 from . import data
 from .pretrained import LITE0, create_pretrained
 from .sbi import self_blend
@@ -147,16 +147,17 @@ class Sampler:
 # ------------------------------------------------------------------------------------ validation
 @torch.inference_mode()
 def predict(net, crops: np.ndarray, mean, std, batch_size: int = 64, flip: bool = False) -> np.ndarray:
-    """Fake probabilities of face crops; flip=True averages each crop with its mirror image, exactly as
-    model.Network.probabilities does for a config with test_time_flip."""
+    """Fake probabilities of face crops; flip=True averages each crop with its mirror image (model.mirror_mean,
+    as model.Network.probabilities does for a config with test_time_flip)."""
     net.eval()
+
+    def probs_of(x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(net(x).float(), 1)[:, 1]
+
     out = []
     for i in range(0, len(crops), batch_size):
         x = to_tensor(crops[i:i + batch_size], mean, std)
-        if flip:
-            x = torch.cat([x, x.flip(-1)])
-        p = torch.softmax(net(x).float(), 1)[:, 1]
-        out.append((p.view(2, -1).mean(0) if flip else p).numpy())
+        out.append((mirror_mean(probs_of, x) if flip else probs_of(x)).numpy())
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
