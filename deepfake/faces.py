@@ -1,4 +1,4 @@
-"""Face detectors (OpenCV YuNet from the Hub, Haar cascade fallback) and the face-crop recipe.
+"""Face detectors (OpenCV YuNet from the Hub or the bundled copy, Haar cascade fallback) and the face-crop recipe.
 
 The same `detect` + `crop_face` pair is used at inference and in training, so the detector always sees
 crops made the way it was trained on.
@@ -14,12 +14,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import ModelLoadError
+
 log = logging.getLogger(__name__)
 
 YUNET_REPO = "opencv/face_detection_yunet"
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
+# The Hub's file, shipped with the package (same SHA-256; MIT licence and provenance in assets/NOTICE.md), so an
+# offline install without a Hub cache detects faces with the same model as the Space.
+BUNDLED_YUNET = Path(__file__).resolve().parent / "assets" / YUNET_FILE
 # Faces are found on a copy whose longer side is at most this; boxes are mapped back to full size.
 DETECT_MAX_SIDE = 640
+# The Haar cascade needs more pixels per face than YuNet: at 640 px a 220 px face of a 4K frame is 37 px and
+# goes unseen; at 1280 px it is found (tests/test_faces.py), for about 2x the cascade's time.
+HAAR_MAX_SIDE = 1280
 # Smaller faces carry no usable evidence (and smaller images none at all).
 MIN_FACE_SIDE = 8
 # Inputs that already are a tight face crop: detect again on a copy with this much border added.
@@ -110,7 +118,7 @@ class FaceDetector:
         H, W = rgb.shape[:2]
         if min(H, W) < MIN_FACE_SIDE:  # no face fits; YuNet returns garbage boxes on such inputs
             return []
-        scale = min(1.0, DETECT_MAX_SIDE / max(H, W))
+        scale = min(1.0, (DETECT_MAX_SIDE if self.name == "yunet" else HAAR_MAX_SIDE) / max(H, W))
         small = rgb if scale == 1.0 else cv2.resize(
             rgb, (max(1, round(W * scale)), max(1, round(H * scale))), interpolation=cv2.INTER_AREA)
         bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
@@ -176,7 +184,9 @@ def haar_detector(warning: str | None = None) -> FaceDetector:
 
 
 def yunet_from_file(path: str | os.PathLike, source: str) -> FaceDetector:
-    """Load YuNet from an ONNX file; raises ValueError if the file is not a usable model."""
+    """Load YuNet from an ONNX file; raises ValueError if the file is missing or not a usable model."""
+    if not Path(path).is_file():
+        raise ValueError(f"{Path(path).name} does not exist")
     try:
         net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.7, 0.3, 5000)
     except cv2.error as exc:
@@ -184,31 +194,52 @@ def yunet_from_file(path: str | os.PathLike, source: str) -> FaceDetector:
     return FaceDetector("yunet", source, None, net)
 
 
-def load_face_detector(spec: str | None = None) -> FaceDetector:
-    """The default face detector: YuNet from the Hub (cache when offline), else the Haar fallback.
+def _hub_yunet() -> tuple[str, str]:
+    """(path, source) of YuNet's file from the Hub, or the local cache when the Hub is unreachable."""
+    from huggingface_hub import hf_hub_download
 
-    spec (or env DEEPFAKE_FACE_DETECTOR): None/"yunet" for the Hub file, "haar", or a path to an ONNX
-    file. The Hub revision can be pinned with DEEPFAKE_YUNET_REVISION.
+    from .hub import hub_reachable
+
+    revision = os.environ.get("DEEPFAKE_YUNET_REVISION") or None
+    path = hf_hub_download(YUNET_REPO, YUNET_FILE, revision=revision, etag_timeout=2,
+                           local_files_only=not hub_reachable())
+    return path, f"{YUNET_REPO}/{YUNET_FILE}" + (f"@{revision}" if revision else "")
+
+
+def load_face_detector(spec: str | None = None) -> FaceDetector:
+    """The face detector. spec (or env DEEPFAKE_FACE_DETECTOR): None/"yunet", "haar", or a YuNet ONNX path.
+
+    "yunet" tries, in order: the Hub's file (the local cache when the Hub is unreachable; pin the revision
+    with DEEPFAKE_YUNET_REVISION), the copy bundled with the package, and as a last resort the Haar cascade.
+    Each fallback is stated in `warning`, so every result says so. An ONNX path that does not load raises
+    ModelLoadError: a detector the user named is never swapped for another in silence.
     """
     spec = spec or os.environ.get("DEEPFAKE_FACE_DETECTOR") or "yunet"
     if spec == "haar":
         return haar_detector()
+    if spec != "yunet":
+        try:
+            return yunet_from_file(spec, Path(spec).name)
+        except ValueError as exc:
+            raise ModelLoadError(f"Face detector: {exc}.") from None
     try:
-        if spec == "yunet":
-            from huggingface_hub import hf_hub_download
+        path, source = _hub_yunet()
+    except Exception as exc:  # any failure to get the Hub's file: the bundled copy, then Haar; said in every result
+        from .hub import hub_error
 
-            from .hub import hub_reachable
-
-            revision = os.environ.get("DEEPFAKE_YUNET_REVISION") or None
-            path = hf_hub_download(YUNET_REPO, YUNET_FILE, revision=revision, etag_timeout=2,
-                                   local_files_only=not hub_reachable())
-            source = f"{YUNET_REPO}/{YUNET_FILE}" + (f"@{revision}" if revision else "")
-        else:
-            path, source = spec, Path(spec).name
-        return yunet_from_file(path, source)
-    except Exception as exc:  # any failure to get YuNet: fall back, and say so in every result
-        # Only our own messages are quoted: library messages may name server paths.
-        reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}, not in the cache or Hub unreachable"
-        msg = f"YuNet face detector unavailable ({reason}); using the Haar cascade fallback."
+        hub_reason = hub_error(exc, YUNET_REPO, os.environ.get("DEEPFAKE_YUNET_REVISION") or None)
+    else:
+        try:
+            return yunet_from_file(path, source)
+        except ValueError as exc:  # a corrupt cached file
+            hub_reason = f"the Hub's {exc}"
+    try:
+        fd = yunet_from_file(BUNDLED_YUNET, f"bundled:{YUNET_FILE}")
+    except ValueError as exc:
+        msg = (f"YuNet face detector unavailable ({hub_reason}; bundled copy: {exc}); "
+               "using the Haar cascade fallback.")
         log.warning(msg)
         return haar_detector(warning=msg)
+    fd.warning = f"YuNet face detector: the copy bundled with the package ({hub_reason})."
+    log.warning(fd.warning)
+    return fd

@@ -1,7 +1,9 @@
 """Detector source -> local folder: a Hub repo id[@revision], a local folder, or the bundled default.
 
 Downloads go through huggingface_hub (so its cache, offline mode and revisions all apply). When the Hub
-cannot be reached and the repo is not cached, the bundled model is used and a warning says so.
+cannot be reached, a cached copy of the repo is used and a warning says so. A Hub repo that cannot be had
+(not found, revision not found, not cached while offline, ...) is a ModelLoadError saying what failed: the
+detector the user named is never swapped for the bundled one.
 """
 from __future__ import annotations
 
@@ -90,10 +92,40 @@ def hub_reachable(timeout: float = 2.0) -> bool:
         return _reachable
 
 
-def _bundled(warnings: tuple[str, ...] = ()) -> ResolvedSource:
+def hub_error(exc: Exception, repo_id: str, revision: str | None = None) -> str:
+    """What went wrong getting a file of a Hub repo, in words. Library messages are not quoted: they may name
+    server paths."""
+    from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError,
+                                        IncompleteSnapshotError, LocalEntryNotFoundError, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
+
+    name = f"Hub repo '{repo_id}'"
+    if isinstance(exc, GatedRepoError):
+        return f"{name} is gated: accept its conditions on the Hub and log in (HF_TOKEN)"
+    if isinstance(exc, RepositoryNotFoundError):
+        return f"{name} not found (or private: log in with HF_TOKEN)"
+    if isinstance(exc, RevisionNotFoundError):
+        return f"revision '{revision or 'main'}' of {name} not found"
+    if isinstance(exc, IncompleteSnapshotError):
+        return f"the cached copy of {name} is incomplete and the Hub cannot be reached"
+    if isinstance(exc, LocalEntryNotFoundError):
+        why = ("offline mode is on" if _offline() else
+               "the Hub is unreachable" if not hub_reachable() else "the Hub did not answer")
+        return f"{name} is not in the local cache and {why}"
+    if isinstance(exc, EntryNotFoundError):
+        return f"a file is missing from {name}"
+    if isinstance(exc, HfHubHTTPError):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        return f"the Hub answered HTTP {status} for {name}"
+    if isinstance(exc, ValueError):
+        return f"'{repo_id}' is not a valid Hub repo id or revision ({type(exc).__name__})"
+    return f"{name} could not be read from the cache or downloaded ({type(exc).__name__})"
+
+
+def _bundled() -> ResolvedSource:
     if not (BUNDLED_MODEL / CONFIG_FILE).is_file():
         raise ModelLoadError("No detector given and the bundled model folder is missing; pass a folder or Hub repo id.")
-    return ResolvedSource(BUNDLED_MODEL, f"bundled:{BUNDLED_MODEL.name}", _weights_digest(BUNDLED_MODEL), warnings)
+    return ResolvedSource(BUNDLED_MODEL, f"bundled:{BUNDLED_MODEL.name}", _weights_digest(BUNDLED_MODEL))
 
 
 def resolve_source(source: str | os.PathLike | None = None) -> ResolvedSource:
@@ -116,22 +148,13 @@ def resolve_source(source: str | os.PathLike | None = None) -> ResolvedSource:
 
 def _from_hub(repo_id: str, revision: str | None) -> ResolvedSource:
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
 
     offline = not hub_reachable()
     try:
         folder = Path(snapshot_download(
             repo_id, revision=revision, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE],
             etag_timeout=2, local_files_only=offline))
-    except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
-        raise ModelLoadError(f"Hub repo '{repo_id}'" + (f" revision '{revision}'" if revision else "")
-                             + f" not found ({type(exc).__name__})") from None
-    except (LocalEntryNotFoundError, OSError, ValueError) as exc:
-        # Hub unreachable (or offline) and nothing cached: the bundled model keeps the app usable.
-        why = "offline mode" if _offline() else "the Hub is unreachable"
-        msg = f"Detector '{repo_id}' is not in the local cache and {why} ({type(exc).__name__}); using the bundled model."
-        log.warning(msg)
-        return _bundled((msg,))
+    except Exception as exc:  # the user named this detector: say what failed rather than analyse with another
+        raise ModelLoadError(f"Cannot load detector '{repo_id}': {hub_error(exc, repo_id, revision)}.") from None
     warnings = (f"Loaded '{repo_id}' from the local Hub cache (Hub offline or unreachable).",) if offline else ()
     return ResolvedSource(folder, repo_id, folder.name, warnings)

@@ -292,8 +292,11 @@ def _onnx_file(network: Network) -> Path:
         return path
     root.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    export_onnx(network.net, tmp, network.input_size)
-    os.replace(tmp, path)
+    try:
+        export_onnx(network.net, tmp, network.input_size)
+        os.replace(tmp, path)
+    finally:  # a failed export leaves no partial file behind
+        tmp.unlink(missing_ok=True)
     return path
 
 

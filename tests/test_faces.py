@@ -1,9 +1,15 @@
-"""The face-crop recipe and face filtering (detector-independent parts)."""
+"""The face-crop recipe, face filtering, the bundled YuNet file and detection on large frames."""
+import hashlib
+
 import cv2
 import numpy as np
 import pytest
 
-from deepfake.faces import CropRecipe, Face, crop_box, crop_face, haar_detector, keep_large_faces
+from deepfake.faces import (BUNDLED_YUNET, CropRecipe, Face, crop_box, crop_face, haar_detector, keep_large_faces,
+                            yunet_from_file)
+
+# The Hub's file (opencv/face_detection_yunet) and the OpenCV Zoo's have this digest; deepfake/assets/NOTICE.md.
+YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
 
 
 def test_crop_box_is_a_square_with_the_margin_centred_on_the_face():
@@ -55,3 +61,43 @@ def test_tiny_images_have_no_face_whatever_the_detector_state(yunet_onnx, astron
     for side in (1, 2, 5, 7):
         assert fd.detect(np.full((side, side, 3), 200, np.uint8)) == []
     assert len(fd.detect(astronaut)) == 1
+
+
+def test_the_bundled_yunet_is_the_hubs_file_with_its_licence():
+    assert hashlib.sha256(BUNDLED_YUNET.read_bytes()).hexdigest() == YUNET_SHA256
+    licence = (BUNDLED_YUNET.parent / "LICENSE-YUNET").read_text()
+    assert licence.startswith("MIT License") and "Shiqi Yu" in licence
+    assert YUNET_SHA256 in (BUNDLED_YUNET.parent / "NOTICE.md").read_text()
+
+
+def _iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
+    return iw * ih / (aw * ah + bw * bh - iw * ih)
+
+
+def _frame_4k(astronaut, k=2.0, at=(1400, 400)):
+    """A 3840x2160 frame: scikit-image's coffee photo as background, the astronaut upscaled k times on it.
+    Returns the frame and her face box (YuNet's box on the 512 px photo, scaled and moved)."""
+    from skimage import data
+
+    frame = cv2.resize(data.coffee(), (3840, 2160), interpolation=cv2.INTER_CUBIC)
+    up = cv2.resize(astronaut, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)
+    x0, y0 = at
+    h = min(up.shape[0], frame.shape[0] - y0)
+    frame[y0:y0 + h, x0:x0 + up.shape[1]] = up[:h]
+    fx, fy, fw, fh = yunet_from_file(BUNDLED_YUNET, "test").detect(astronaut)[0].box
+    return frame, (x0 + fx * k, y0 + fy * k, fw * k, fh * k)
+
+
+@pytest.mark.parametrize("detector", ["haar", "yunet"])
+def test_the_face_in_a_4k_frame_is_found(astronaut, detector):
+    """Her face is 220 px wide in the 4K frame: 37 px on the 640 px copy YuNet sees, too few for the Haar cascade,
+    which therefore looks at a 1280 px copy. Boxes come back in full-frame pixels."""
+    frame, true_box = _frame_4k(astronaut)
+    fd = haar_detector() if detector == "haar" else yunet_from_file(BUNDLED_YUNET, "test")
+    faces = fd.detect(frame)
+    assert len(faces) >= 1
+    assert max(_iou(f.box, true_box) for f in faces) > 0.5
