@@ -75,7 +75,7 @@ def test_module_entry_point(tmp_path, astronaut, random_model_dir):
     assert out.returncode == 0, out.stderr
     row = json.loads(out.stdout)
     assert row["path"].endswith("a.jpg") and row["model_id"] == "local:random-lite0"
-    assert "Haar cascade fallback" in out.stderr  # YuNet not cached in this test: says so
+    assert "YuNet face detector: the copy bundled with the package" in out.stderr  # not in the Hub cache: says so
 
 
 def test_predict_explain_writes_maps_and_frame_importance(tmp_path, capsys, astronaut, random_model_dir):
