@@ -125,10 +125,8 @@ class Detector:
         probs = [f.fake_probability for f in result.faces] or [result.fake_probability]
         for m, box, p in zip(maps, boxes, probs):
             x0, y0, x1, y1 = box
-            sub = heatmap[y0:y1, x0:x1]
-            py, px = np.unravel_index(int(np.argmax(sub)), sub.shape)
             fb = next((f.box for f in result.faces if tuple(f.crop_box) == tuple(box)), (x0, y0, x1 - x0, y1 - y0))
-            faces.append(FaceCam(fb, box, float(p), (int(x0 + px), int(y0 + py)), m))
+            faces.append(FaceCam(fb, box, float(p), explain.peak_xy(m, box), m))
         timings = dict(result.timings_ms, cam=_ms(t0))
         result = _replace(result, timings_ms=timings)
         return CamResult(method.lower(), self.config.label_names[self.config.fake_index], result, tuple(faces), heatmap)

@@ -105,13 +105,26 @@ def _start_graph(module, inputs, output):
     return None
 
 
+def map_on_box(m: np.ndarray, crop_box) -> np.ndarray:
+    """A crop's map resized onto its crop box (x0, y0, x1, y1): the image pixels it covers."""
+    x0, y0, x1, y1 = crop_box
+    return cv2.resize(m, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+
+
 def paste_maps(maps: list[np.ndarray], crop_boxes, shape) -> np.ndarray:
     """Each crop's map resized onto its crop box in an (H, W) canvas; overlaps keep the max."""
     canvas = np.zeros(shape[:2], dtype=np.float32)
     for m, (x0, y0, x1, y1) in zip(maps, crop_boxes):
-        resized = cv2.resize(m, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-        np.maximum(canvas[y0:y1, x0:x1], resized, out=canvas[y0:y1, x0:x1])
+        np.maximum(canvas[y0:y1, x0:x1], map_on_box(m, (x0, y0, x1, y1)), out=canvas[y0:y1, x0:x1])
     return canvas
+
+
+def peak_xy(m: np.ndarray, crop_box) -> tuple[int, int]:
+    """Image (x, y) of the maximum of one crop's own map, as pasted. Not read from the merged map: where faces
+    overlap, another face's map can be higher inside this face's crop box."""
+    resized = map_on_box(m, crop_box)
+    py, px = np.unravel_index(int(np.argmax(resized)), resized.shape)
+    return int(crop_box[0] + px), int(crop_box[1] + py)
 
 
 def baseline_image(x: torch.Tensor, baseline: str) -> torch.Tensor:

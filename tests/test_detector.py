@@ -149,6 +149,31 @@ def test_bad_inputs_get_input_errors(det, tmp_path):
         det.analyze(tmp_path / "notes.txt")
 
 
+def test_cam_peak_of_each_face_is_read_from_its_own_map_when_faces_overlap():
+    """Two overlapping faces, a toy network that only looks at one square of each crop: each face's peak_xy lies
+    in its own square, even where the other face's map is the higher one in the merged heatmap."""
+    from toy import SIZE, FixedFaces, textured, toy_network
+
+    from deepfake.detector import Detector
+
+    region = (8, 24, 8, 24)  # (y0, y1, x0, x1) in crop pixels: the only texture the network scores
+    big, small = (0, 0, 128, 128), (56, 56, 64, 64)  # face boxes (x, y, w, h); margin 1: crop box = face box
+    det = Detector(toy_network(region, margin=1.0), FixedFaces([big, small]), "toy", "test")
+    image = textured(size=192, region=(0, 192, 0, 192), seed=4)  # texture everywhere: each map peaks in its square
+    cam = det.grad_cam(image)
+    assert [f.crop_box for f in cam.faces] == [(0, 0, 128, 128), (56, 56, 120, 120)]
+    for face in cam.faces:
+        x0, y0, x1, _ = face.crop_box
+        s = (x1 - x0) / SIZE  # crop pixels -> image pixels
+        px, py = face.peak_xy
+        assert x0 + region[2] * s <= px < x0 + region[3] * s and y0 + region[0] * s <= py < y0 + region[1] * s
+    # The small face's square lies inside the big face's crop box and peaks higher in the merged map there
+    # (its map is pasted 1:1, the big face's is upsampled), so the merged map alone would point at the wrong face.
+    x0, y0, x1, y1 = cam.faces[0].crop_box
+    my, mx = np.unravel_index(int(np.argmax(cam.heatmap[y0:y1, x0:x1])), (y1 - y0, x1 - x0))
+    assert 56 + 8 <= mx < 56 + 24 and 56 + 8 <= my < 56 + 24
+
+
 def _golden_input() -> np.ndarray:
     """A fixed input the test makes itself: the astronaut at 384 px, re-encoded as JPEG quality 90."""
     from skimage import data
@@ -184,3 +209,4 @@ def write_golden(yunet_onnx=YUNET_ONNX) -> dict:
 
 if __name__ == "__main__":
     print(write_golden())
+

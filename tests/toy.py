@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from deepfake.detector import Detector
-from deepfake.faces import CropRecipe, haar_detector
+from deepfake.faces import CropRecipe, Face, FaceDetector, haar_detector
 from deepfake.model import DetectorConfig, Network
 
 SIZE = 64
@@ -49,9 +49,9 @@ class TextureNet(nn.Module):
         return torch.stack([torch.zeros_like(fake), fake], dim=1)
 
 
-def toy_network(region=None, size=SIZE, flip: bool = False) -> Network:
+def toy_network(region=None, size=SIZE, flip: bool = False, margin: float = 1.3) -> Network:
     cfg = DetectorConfig(architecture="toy", num_classes=2, pretrained_cfg={}, label_names=("real", "fake"),
-                         fake_index=1, threshold=0.5, crop=CropRecipe(1.3, size), cam_layer="mix",
+                         fake_index=1, threshold=0.5, crop=CropRecipe(margin, size), cam_layer="mix",
                          test_time_flip=flip)
     data_config = {"input_size": (3, size, size), "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5),
                    "crop_pct": 1.0, "interpolation": "bilinear"}
@@ -71,3 +71,14 @@ def textured(size=SIZE, region=None, seed=0) -> np.ndarray:
         y0, y1, x0, x1 = region
         img[y0:y1, x0:x1] += rng.normal(0, 40, (y1 - y0, x1 - x0, 1))
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+class FixedFaces(FaceDetector):
+    """A face detector that finds the given boxes in every image (overlapping faces on demand)."""
+
+    def __init__(self, boxes):
+        super().__init__("fixed", "test")
+        self.boxes = list(boxes)
+
+    def detect(self, rgb):
+        return [Face(tuple(b), 1.0) for b in self.boxes]
