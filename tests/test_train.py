@@ -129,14 +129,171 @@ def test_identity_groups_for_videos(tmp_path):
             (tmp_path / "videos" / label / f"{stem}.mp4").write_bytes(b"")
     items = data.list_items(tmp_path / "videos")
     groups = {it.path.stem: it.group for it in items}
-    assert groups["ffpp_manipulated_sequences_Deepfakes_c23_videos_519_515"] == "ffpp:519"
+    # a fake A_B joins originals A and B in one group, named by the smallest id
+    assert groups["ffpp_manipulated_sequences_Deepfakes_c23_videos_519_515"] == "ffpp:515"
+    assert groups["ffpp_original_sequences_youtube_c23_videos_519"] == "ffpp:515"
     assert groups["ffpp_original_sequences_youtube_c23_videos_004"] == "ffpp:004"
+    assert groups["ffpp_manipulated_sequences_NeuralTextures_c23_videos_004_982"] == "ffpp:004"
     assert groups["FakeObama"] == groups["RealObama"] == "person:obama"
     for seed in range(6):
         splits = data.split_items(items, 0.5, seed)
         side = {it.group: s for s, its in splits.items() for it in its}
         for s, its in splits.items():
             assert all(side[it.group] == s for it in its)
+
+
+def test_ffpp_video_groups_join_both_originals_of_every_fake(tmp_path):
+    """videos_ffpp: originals A and B and every fake made from either (both compressions) are one group."""
+    stems = {"real": ["ffpp_c23_original_183", "ffpp_c40_original_253", "ffpp_c23_original_469",
+                      "ffpp_c40_original_481"],
+             "fake": ["ffpp_c23_Deepfakes_183_253", "ffpp_c40_FaceSwap_253_183", "ffpp_c23_FaceShifter_469_481"]}
+    for label, names in stems.items():
+        (tmp_path / "videos_ffpp" / label).mkdir(parents=True, exist_ok=True)
+        for stem in names:
+            (tmp_path / "videos_ffpp" / label / f"{stem}.mp4").write_bytes(b"")
+    groups = {it.path.stem: it.group for it in data.list_items(tmp_path / "videos_ffpp")}
+    assert {groups[n] for n in ("ffpp_c23_original_183", "ffpp_c40_original_253", "ffpp_c23_Deepfakes_183_253",
+                                "ffpp_c40_FaceSwap_253_183")} == {"ffpp:183"}
+    assert {groups[n] for n in ("ffpp_c23_original_469", "ffpp_c40_original_481",
+                                "ffpp_c23_FaceShifter_469_481")} == {"ffpp:469"}
+
+
+def test_train_only_folders_never_reach_validation_or_test(tmp_path):
+    main, extra = tmp_path / "main", tmp_path / "ffpp_faces"
+    for folder, n in ((main, 8), (extra, 5)):
+        for label in ("real", "fake"):
+            (folder / label).mkdir(parents=True)
+            for i in range(n):
+                (folder / label / f"{label}{i}.png").write_bytes(b"")
+    with_extra = data.make_splits([main], [], 0.5, 0, train_only_dirs=[extra])
+    without = data.make_splits([main], [], 0.5, 0)
+    assert sorted(it.path.name for it in with_extra["train"] if it.source == "ffpp_faces") == sorted(
+        f"{label}{i}.png" for label in ("real", "fake") for i in range(5))
+    for split in ("val", "test"):
+        assert with_extra[split] == without[split] and with_extra[split]
+
+
+def test_dense_landmarks_follow_the_face(yunet_onnx):
+    """dlib's 68 points on the astronaut crop: the nose tip (30) and eye centres lie on YuNet's landmarks."""
+    from skimage import data as skdata
+
+    from deepfake.faces import CropRecipe, load_face_detector
+    from deepfake.train.landmarks import dense_landmarks
+
+    rgb = skdata.astronaut()
+    recipe = CropRecipe(1.3, 224)
+    crops = data.face_crops([rgb], load_face_detector(str(yunet_onnx)), recipe)
+    lm68, lm5 = crops.landmarks68[0], crops.landmarks[0]
+    assert lm68.shape == (68, 2) and np.isfinite(lm68).all()
+    np.testing.assert_array_equal(lm68, dense_landmarks(crops.crops[0], crops.boxes[0]))
+    side = crops.boxes[0][2]
+    assert np.linalg.norm(lm68[30] - lm5[2]) < 0.08 * side  # nose tip
+    eyes = sorted([lm68[36:42].mean(0), lm68[42:48].mean(0)], key=lambda p: p[0])
+    for eye, yunet_eye in zip(eyes, sorted(lm5[:2], key=lambda p: p[0])):
+        assert np.linalg.norm(eye - yunet_eye) < 0.08 * side
+
+
+def test_self_blend_with_dense_landmarks_masks_the_hull():
+    """The paper's recipe: the mask lies within the (deformed) landmark hull, peaks inside it, and is
+    deterministic for a seed."""
+    img = _textured(size=200)
+    t = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+    lm = np.stack([100 + 45 * np.cos(t), 105 + 55 * np.sin(t)], 1)  # an ellipse of 68 points
+    hull = np.zeros((200, 200), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.round(lm).astype(np.int32)), 1)
+    near = cv2.dilate(hull, np.ones((41, 41), np.uint8)) > 0  # deformation and blur stay within ~20 px
+    for seed in range(8):
+        fake, mask = self_blend(img, lm, np.random.default_rng(seed))
+        assert fake.shape == img.shape and mask.max() == pytest.approx(mask.max()) and mask.max() > 0.2
+        assert not (mask[~near] > 0).any(), "mask leaves the landmark hull"
+        py, px = np.unravel_index(int(np.argmax(mask)), mask.shape)
+        assert hull[py, px], "mask peak outside the hull"
+        assert np.abs(fake.astype(int) - img).max() > 0
+    a, _ = self_blend(img, lm, np.random.default_rng(3))
+    assert np.array_equal(a, self_blend(img, lm, np.random.default_rng(3))[0])
+
+
+def _pair_dataset(identical: bool):
+    """Two DFDC-like pairs (groups g0, g1) and one unpaired source; each fake equals its real when identical."""
+    rng = np.random.default_rng(0)
+    reals = [_textured(seed=i, size=224) for i in range(3)]
+    fakes = [r.copy() if identical else np.clip(r.astype(int) + 30, 0, 255).astype(np.uint8) for r in reals]
+    items = [data.Item(Path(f"r{i}.png"), 0, "dfdc_faces" if i < 2 else "other", f"g{i}", "image") for i in range(3)]
+    items += [data.Item(Path(f"f{i}.png"), 1, "dfdc_faces" if i < 2 else "other", f"g{i}" if i < 2 else "h",
+                        "image") for i in range(3)]
+    crops = np.stack(reals + fakes)
+    n = len(crops)
+    ds = data.Dataset(crops, np.full((n, 5, 2), np.nan, np.float32),
+                      np.tile(np.array([40, 30, 140, 160], np.float32), (n, 1)), np.array([0, 0, 0, 1, 1, 1]),
+                      np.arange(n), items, np.full((n, 68, 2), np.nan, np.float32))
+    del rng
+    return ds
+
+
+def test_pairs_share_one_augmentation_and_labelled_fakes_meet_their_real():
+    from deepfake.train.train import Sampler, TrainOptions
+
+    ds = _pair_dataset(identical=True)
+    sampler = Sampler(ds, TrainOptions(dirs=[], out=Path("x"), sbi_ratio=0.0, batch_size=16),
+                      np.random.default_rng(5))
+    x, y = sampler.batch()
+    assert x.shape == (16, 224, 224, 3) and list(y) == [0, 1] * 8
+    # each fake here equals its real source, so one shared augmentation gives identical pixels
+    for k in range(0, 16, 2):
+        np.testing.assert_array_equal(x[k], x[k + 1])
+    # a labelled fake is paired with the real face of its own group (DFDC pair); else its source's real
+    ds = _pair_dataset(identical=False)
+    sampler = Sampler(ds, TrainOptions(dirs=[], out=Path("x"), sbi_ratio=0.0), np.random.default_rng(1))
+    for _ in range(30):
+        real, fake = sampler.pair()
+        f = next(i for i in range(3, 6) if np.array_equal(ds.crops[i], fake))
+        r = next(i for i in range(3) if np.array_equal(ds.crops[i], real))
+        assert r == f - 3
+
+
+def test_validation_scores_videos_by_their_frame_mean_and_splits_cross_source():
+    from deepfake.train.train import item_scores, validation_aucs
+
+    items = [data.Item(Path("a.png"), 0, "seen", "1", "image"), data.Item(Path("b.png"), 1, "seen", "2", "image"),
+             data.Item(Path("r.mp4"), 0, "unseen", "3", "video"), data.Item(Path("f.mp4"), 1, "unseen", "4", "video"),
+             data.Item(Path("f2.mp4"), 1, "unseen", "5", "video")]
+    item_index = np.array([0, 1, 2, 2, 2, 3, 3, 4, 4])
+    scores = np.array([0.2, 0.9, 0.1, 0.9, 0.5, 0.4, 0.6, 0.3, 0.4])  # video means 0.5, 0.5, 0.35
+    ds = data.Dataset(np.zeros((9, 2, 2, 3), np.uint8), np.zeros((9, 5, 2)), np.zeros((9, 4)),
+                      np.array([items[i].label for i in item_index]), item_index, items)
+    labels, means, sources = item_scores(ds, scores)
+    np.testing.assert_allclose(means, [0.2, 0.9, 0.5, 0.5, 0.35])
+    assert list(labels) == [0, 1, 0, 1, 1] and list(sources) == ["seen"] * 2 + ["unseen"] * 3
+    v = validation_aucs(ds, scores, {"unseen"})
+    assert v["in_source"] == {"seen": 1.0} and v["cross_source"] == {"unseen": pytest.approx(0.25)}
+    assert v["select"] == pytest.approx(0.25)  # checkpoints are chosen on the unseen source
+    assert validation_aucs(ds, scores, set())["select"] == pytest.approx(0.625)
+
+
+def test_training_log_is_closed_when_training_fails(tmp_path, monkeypatch):
+    from deepfake.train import train as train_mod
+
+    folder = tmp_path / "src"
+    for label in ("real", "fake"):
+        (folder / label).mkdir(parents=True)
+        (folder / label / "x.png").write_bytes(b"")
+    opened = []
+    real_open = open
+
+    def tracking_open(*a, **kw):
+        fh = real_open(*a, **kw)
+        opened.append(fh)
+        return fh
+
+    def boom(*a, **kw):
+        raise RuntimeError("face detector exploded")
+
+    monkeypatch.setattr(train_mod, "load_face_detector", boom)
+    monkeypatch.setattr("builtins.open", tracking_open)
+    with pytest.raises(RuntimeError, match="exploded"):
+        train_mod.train(train_mod.TrainOptions(dirs=[folder], out=tmp_path / "out", log_dir=tmp_path / "log"))
+    logs = [fh for fh in opened if str(getattr(fh, "name", "")).endswith("train.log")]
+    assert logs and all(fh.closed for fh in logs)
 
 
 # ------------------------------------------------------------------------------------ push

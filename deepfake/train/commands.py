@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     t = subparsers.add_parser("train", help="train a detector on labelled folders (real/ and fake/)",
                               description="Train a face-crop deepfake detector with self-blended images.")
     t.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="folders with real/ and fake/ (images, videos)")
+    t.add_argument("--train-only", nargs="*", type=Path, default=[], metavar="DIR",
+                   help="labelled folders used for training only, never split (data without identity labels, "
+                        "e.g. ffpp_faces)")
     t.add_argument("--out", type=Path, required=True, metavar="MODEL_DIR", help="detector folder to write")
     t.add_argument("--epochs", type=int, default=12, help="epochs (default 12)")
     t.add_argument("--samples-per-epoch", type=int, default=5500, help="training samples per epoch (default 5500)")
@@ -46,12 +49,14 @@ def register(subparsers) -> None:
     t.add_argument("--ema-decay", type=float, default=0.999,
                    help="decay of the weight average that is validated and saved (default 0.999; 0 disables)")
     t.add_argument("--sbi-ratio", type=float, default=0.6,
-                   help="share of fake samples that are self-blended; the rest are labelled fakes (default 0.6)")
-    t.add_argument("--real-ratio", type=float, default=0.5, help="share of real samples per batch (default 0.5)")
+                   help="share of (real, fake) pairs whose fake is the real face self-blended; the rest pair a "
+                        "labelled fake with its real source (default 0.6)")
     t.add_argument("--arch", default="tf_efficientnet_lite0", help="timm architecture (default tf_efficientnet_lite0)")
     t.add_argument("--batch-size", type=int, default=16)
     t.add_argument("--lr", type=float, default=5e-4)
     t.add_argument("--frames", type=int, default=32, help="frames sampled per training video (default 32)")
+    t.add_argument("--val-frames", type=int, default=8,
+                   help="frames sampled per validation video, scored every epoch (default 8)")
     t.add_argument("--cache", type=Path, default=data.DEFAULT_CACHE, help="face-crop cache folder")
     t.add_argument("--threads", type=int, default=2,
                    help="torch CPU threads (default 2; use 1 when other jobs share a 2-core CPU: there, 2 OpenMP "
@@ -115,11 +120,13 @@ def register(subparsers) -> None:
 def cmd_train(args) -> int:
     from .train import TrainOptions, train
 
-    opts = TrainOptions(dirs=args.dirs, out=args.out, holdout_dirs=args.holdout, arch=args.arch,
+    opts = TrainOptions(dirs=args.dirs, out=args.out, holdout_dirs=args.holdout, train_only_dirs=args.train_only,
+                        arch=args.arch,
                         epochs=args.epochs, samples_per_epoch=args.samples_per_epoch, minutes=args.minutes,
                         ema_decay=args.ema_decay,
                         batch_size=args.batch_size, lr=args.lr, sbi_ratio=args.sbi_ratio,
-                        real_ratio=args.real_ratio, heldout_fraction=args.heldout_fraction, frames=args.frames,
+                        heldout_fraction=args.heldout_fraction, frames=args.frames,
+                        val_frames=args.val_frames,
                         seed=args.seed, cache=args.cache, face_detector=args.face_detector,
                         threads=args.threads, freeze_stages=args.freeze_stages, log_dir=args.log_dir,
                         max_fpr=args.max_fpr if args.max_fpr > 0 else None, test_time_flip=args.test_time_flip)

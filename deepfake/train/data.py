@@ -1,8 +1,8 @@
 """Labelled folders (real/ and fake/, images and videos) -> items with source and identity group ->
 face crops made with exactly the inference recipe (detect + crop_face, largest face), cached on disk.
 
-Splits are by identity group, never by frame: a video's frames share its group; FaceForensics++ fakes
-join the group of the original they manipulate; in-the-wild Real*/Fake* clips group by person; DFDC
+Splits are by identity group, never by frame: a video's frames share its group; a FaceForensics++ fake
+`A_B` joins originals A and B (and every other fake made from either) in one group; in-the-wild Real*/Fake* clips group by person; DFDC
 fakes are paired with their real source crop (nearest neighbour on small grayscale thumbnails) and
 share its group.
 """
@@ -21,6 +21,7 @@ import numpy as np
 from .. import media
 from ..errors import InputError
 from ..faces import CropRecipe, FaceDetector, crop_face
+from . import landmarks as dense
 
 LABELS = {"real": 0, "fake": 1}
 SPLITS = ("train", "val", "test")
@@ -47,6 +48,7 @@ class Crops:
     landmarks: np.ndarray  # (n, 5, 2) float32 in crop pixels, NaN when unknown
     boxes: np.ndarray  # (n, 4) float32 face box x, y, w, h in crop pixels
     frames_total: int = 1  # frames (or images) looked at; n of them had a face
+    landmarks68: np.ndarray | None = None  # (n, 68, 2) float32 dense landmarks in crop pixels (self-blend masks)
 
 
 @dataclass
@@ -58,6 +60,11 @@ class Dataset:
     labels: np.ndarray
     item_index: np.ndarray  # row -> index into items
     items: list[Item] = field(default_factory=list)
+    landmarks68: np.ndarray | None = None  # (n, 68, 2), NaN where unknown
+
+    @property
+    def groups(self) -> np.ndarray:
+        return np.array([self.items[i].group for i in self.item_index])
 
     @property
     def sources(self) -> np.ndarray:
@@ -71,6 +78,7 @@ def source_name(folder: Path) -> str:
 
 
 _FFPP = re.compile(r"ffpp_.*?_(\d{3})(?:_(\d{3}))?$")
+_FFPP_GROUP = re.compile(r"^ffpp:(\d{3})$")
 _WILD = re.compile(r"^(real|fake)[-_ ]?(.+)$", re.IGNORECASE)
 
 
@@ -103,9 +111,34 @@ def list_items(folder: Path) -> list[Item]:
             items.append(Item(p, label, src, identity_of(p.stem), kind))
     if not items:
         raise InputError(f"{folder}: no images or videos under real/ or fake/")
+    items = join_ffpp_pairs(items)
     if (folder / "pairs.csv").is_file():
         items = pair_groups(items)
     return items
+
+
+def join_ffpp_pairs(items: list[Item]) -> list[Item]:
+    """A FaceForensics++ fake A_B shows A with B's face or expression: originals A and B and every fake made
+    from either form one group (union-find over the ids), named by the smallest id."""
+    parent: dict[str, str] = {}
+
+    def find(a: str) -> str:
+        while parent.setdefault(a, a) != a:
+            a = parent[a]
+        return a
+
+    for it in items:
+        m = _FFPP.match(it.path.stem)
+        if m and m.group(2):
+            a, b = find(m.group(1)), find(m.group(2))
+            parent[max(a, b)] = min(a, b)
+    if not parent:
+        return items
+    out = []
+    for it in items:
+        m = _FFPP_GROUP.match(it.group)
+        out.append(Item(it.path, it.label, it.source, f"ffpp:{find(m.group(1))}", it.kind) if m else it)
+    return out
 
 
 def thumbnail(path: Path, size: int = 16) -> np.ndarray:
@@ -170,7 +203,7 @@ def split_items(items: list[Item], heldout_fraction: float, seed: int,
 def _cache_key(item: Item, recipe: CropRecipe, detector: FaceDetector, frames: int) -> str:
     st = item.path.stat()
     text = json.dumps([str(item.path.resolve()), st.st_size, int(st.st_mtime), recipe.margin, recipe.size,
-                       detector.name, detector.source, frames if item.kind == "video" else 0])
+                       detector.name, detector.source, frames if item.kind == "video" else 0, dense.VERSION])
     return hashlib.sha1(text.encode()).hexdigest()
 
 
@@ -197,9 +230,11 @@ def face_crops(rgbs: list[np.ndarray], detector: FaceDetector, recipe: CropRecip
         lm, fb = _in_crop(faces[0], box, recipe.size)
         crops.append(crop), lms.append(lm), fbs.append(fb)
     s = recipe.size
-    return Crops(np.stack(crops) if crops else np.zeros((0, s, s, 3), np.uint8),
-                 np.stack(lms) if lms else np.zeros((0, 5, 2), np.float32),
-                 np.stack(fbs) if fbs else np.zeros((0, 4), np.float32), len(rgbs))
+    c = Crops(np.stack(crops) if crops else np.zeros((0, s, s, 3), np.uint8),
+              np.stack(lms) if lms else np.zeros((0, 5, 2), np.float32),
+              np.stack(fbs) if fbs else np.zeros((0, 4), np.float32), len(rgbs))
+    c.landmarks68 = dense.dense_landmarks_batch(c.crops, c.boxes)
+    return c
 
 
 def item_crops(item: Item, detector: FaceDetector, recipe: CropRecipe, cache: Path | None,
@@ -211,7 +246,7 @@ def item_crops(item: Item, detector: FaceDetector, recipe: CropRecipe, cache: Pa
         path = Path(cache) / key[:2] / f"{key}.npz"
         if path.is_file():
             z = np.load(path)
-            return Crops(z["crops"], z["landmarks"], z["boxes"], int(z["frames_total"]))
+            return Crops(z["crops"], z["landmarks"], z["boxes"], int(z["frames_total"]), z["landmarks68"])
     if item.kind == "video":
         _, sampled = media.sample_frames(item.path, frames)
         rgbs = [f.rgb for f in sampled]
@@ -221,7 +256,8 @@ def item_crops(item: Item, detector: FaceDetector, recipe: CropRecipe, cache: Pa
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, crops=c.crops, landmarks=c.landmarks, boxes=c.boxes, frames_total=c.frames_total)
+        np.savez(tmp, crops=c.crops, landmarks=c.landmarks, boxes=c.boxes, frames_total=c.frames_total,
+                 landmarks68=c.landmarks68)
         tmp.replace(path)
     return c
 
@@ -243,11 +279,13 @@ def build_dataset(items: list[Item], detector: FaceDetector, recipe: CropRecipe,
     size = recipe.size
     n = sum(len(c.crops) for _, c in parts)
     ds = Dataset(np.empty((n, size, size, 3), np.uint8), np.empty((n, 5, 2), np.float32),
-                 np.empty((n, 4), np.float32), np.empty(n, np.int64), np.empty(n, np.int64), list(items))
+                 np.empty((n, 4), np.float32), np.empty(n, np.int64), np.empty(n, np.int64), list(items),
+                 np.empty((n, dense.N_POINTS, 2), np.float32))
     row = 0
     for k, c in parts:
         m = len(c.crops)
         ds.crops[row:row + m], ds.landmarks[row:row + m], ds.boxes[row:row + m] = c.crops, c.landmarks, c.boxes
+        ds.landmarks68[row:row + m] = c.landmarks68
         ds.labels[row:row + m], ds.item_index[row:row + m] = items[k].label, k
         row += m
     return ds, stats
@@ -261,12 +299,17 @@ def model_split(config_raw: dict, seed: int | None, heldout_fraction: float | No
             float(split.get("heldout_fraction", 0.25)) if heldout_fraction is None else float(heldout_fraction))
 
 
-def make_splits(dirs, holdout_dirs, heldout_fraction: float, seed: int) -> dict[str, list[Item]]:
-    """Items of `dirs` split by group (a heldout_fraction of each source's groups held out), and items
-    of `holdout_dirs` (folders held apart, e.g. ciplab/val) all held out; held-out groups alternate
-    between 'val' and 'test'. Training and evaluation call this with the same arguments."""
+def make_splits(dirs, holdout_dirs, heldout_fraction: float, seed: int,
+                train_only_dirs=()) -> dict[str, list[Item]]:
+    """Items of `dirs` split by group (a heldout_fraction of each source's groups held out), items
+    of `holdout_dirs` (sources held out of training entirely, e.g. ciplab) all held out, and items of
+    `train_only_dirs` (data without identity labels, e.g. ffpp_faces, which may show the people of other
+    folders) all in training; held-out groups alternate between 'val' and 'test'. Training and evaluation
+    call this with the same arguments (train-only folders change neither 'val' nor 'test')."""
     items = [it for d in dirs for it in list_items(Path(d))]
     held = [it for d in holdout_dirs for it in list_items(Path(d))]
     a = split_items(items, heldout_fraction, seed)
     b = split_items(held, heldout_fraction, seed, {it.source for it in held})
-    return {s: a[s] + b[s] for s in SPLITS}
+    out = {s: a[s] + b[s] for s in SPLITS}
+    out["train"] += [it for d in train_only_dirs for it in list_items(Path(d))]
+    return out

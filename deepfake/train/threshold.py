@@ -26,7 +26,8 @@ def run_threshold(args) -> int:
     seed, fraction = data.model_split(raw, args.seed, args.heldout_fraction)
     items = data.make_splits(args.dirs, args.holdout, fraction, seed)["val"]
     fd = load_face_detector(data.face_detector_spec(args.face_detector))
-    ds, _ = data.build_dataset(items, fd, net.config.crop, args.cache, int(split.get("frames_per_video", 32)), log=None)
+    frames = int(split.get("val_frames_per_video", split.get("frames_per_video", 32)))  # as training validated
+    ds, _ = data.build_dataset(items, fd, net.config.crop, args.cache, frames, log=None)
     pcfg = raw["pretrained_cfg"]
     flip = net.config.test_time_flip if args.test_time_flip is None else bool(args.test_time_flip)
     scores = predict(net.net, ds.crops, pcfg["mean"], pcfg["std"], flip=flip)

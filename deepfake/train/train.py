@@ -1,5 +1,7 @@
-"""Train a detector: cached face crops (inference recipe) + self-blended fakes + labelled fakes,
-augmentations that mimic what uploads go through, checkpoint and threshold chosen on validation."""
+"""Train a detector: cached face crops (inference recipe) + self-blended fakes + labelled fakes, in pairs
+(a real face and its fake share one random augmentation, as SBI trains), augmentations that mimic what
+uploads go through; checkpoint chosen on sources held out of training entirely (cross-source validation),
+threshold on the validation split."""
 from __future__ import annotations
 
 import copy
@@ -28,6 +30,7 @@ class TrainOptions:
     dirs: list[Path]
     out: Path
     holdout_dirs: list[Path] = field(default_factory=list)
+    train_only_dirs: list[Path] = field(default_factory=list)
     arch: str = LITE0
     epochs: int = 12
     samples_per_epoch: int = 5500
@@ -38,10 +41,10 @@ class TrainOptions:
     ema_decay: float = 0.999  # weight averaging (timm ModelEmaV3); validation and the saved model use it
     batch_size: int = 16
     lr: float = 5e-4
-    sbi_ratio: float = 0.6  # share of fake samples that are self-blended (rest: labelled fakes)
-    real_ratio: float = 0.5  # share of real samples in a batch
+    sbi_ratio: float = 0.6  # share of pairs whose fake is self-blended (rest: a labelled fake and its real)
     heldout_fraction: float = 0.25
     frames: int = 32  # frames sampled per training video
+    val_frames: int = 8  # per validation video: validated every epoch, so kept cheap (the mean over 8 frames)
     seed: int = 0
     cache: Path | None = data.DEFAULT_CACHE
     face_detector: str | None = None
@@ -101,12 +104,20 @@ def to_tensor(batch: np.ndarray, mean, std) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------ sampling
 class Sampler:
-    """Batches of 50% real / SBI / labelled fakes (ratios configurable); sources weighted by the square
-    root of their size, so small sources (e.g. 75 StyleGAN fakes) are seen often but not memorised."""
+    """Batches of (real, fake) pairs that share one random augmentation, so that only the manipulation
+    separates them (SBI's training). A pair's fake is the real face self-blended (sbi_ratio), else a labelled
+    fake with the real face it was made from (same identity group: DFDC pairs, FaceForensics++ groups) or,
+    where the data has no such link, a real face of the same source. Sources are weighted by the square root
+    of their size, so small sources (e.g. 75 StyleGAN fakes) are seen often but not memorised."""
 
     def __init__(self, ds: data.Dataset, opts: TrainOptions, rng: np.random.Generator):
         self.ds, self.opts, self.rng = ds, opts, rng
         src = ds.sources
+        real_by_group: dict[str, list[int]] = {}
+        for i, g in zip(np.flatnonzero(ds.labels == 0), ds.groups[ds.labels == 0]):
+            real_by_group.setdefault(str(g), []).append(int(i))
+        self.real_by_group = {g: np.array(v) for g, v in real_by_group.items()}
+        self.groups = ds.groups
         self.pools = {}
         for label in (0, 1):
             groups = {}
@@ -123,24 +134,39 @@ class Sampler:
         s = names[int(self.rng.choice(len(names), p=w))]
         return int(self.rng.choice(groups[s]))
 
+    def _real_partner(self, fake_row: int) -> int:
+        """The real face a labelled fake was made from (same group), else a real face of its source."""
+        same = self.real_by_group.get(str(self.groups[fake_row]))
+        if same is not None:
+            return int(self.rng.choice(same))
+        names, groups, _ = self.pools[0]
+        src = self.ds.items[self.ds.item_index[fake_row]].source
+        pool = groups.get(src)
+        return int(self.rng.choice(pool)) if pool is not None else self._pick(0)
+
+    def geometry(self, i: int):
+        """Best face geometry of row i for a self-blend mask: 68 landmarks, else 5, else the box."""
+        ds = self.ds
+        if ds.landmarks68 is not None and np.isfinite(ds.landmarks68[i]).all():
+            return ds.landmarks68[i]
+        return ds.landmarks[i] if np.isfinite(ds.landmarks[i]).all() else ds.boxes[i]
+
+    def pair(self) -> tuple[np.ndarray, np.ndarray]:
+        """One (real, fake) pair of crops, before augmentation."""
+        ds, rng = self.ds, self.rng
+        if not self.pools[1][0] or rng.random() < self.opts.sbi_ratio:
+            i = self._pick(0)
+            return ds.crops[i], self_blend(ds.crops[i], self.geometry(i), rng)[0]
+        f = self._pick(1)
+        return ds.crops[self._real_partner(f)], ds.crops[f]
+
     def batch(self) -> tuple[np.ndarray, np.ndarray]:
-        o, ds, rng = self.opts, self.ds, self.rng
-        have_fakes = bool(self.pools[1][0])
         imgs, labels = [], []
-        for _ in range(o.batch_size):
-            r = rng.random()
-            if r < o.real_ratio:
-                img, y = ds.crops[self._pick(0)], 0
-            elif not have_fakes or r < o.real_ratio + (1 - o.real_ratio) * o.sbi_ratio:
-                i = self._pick(0)
-                lm = ds.landmarks[i]
-                geom = lm if np.isfinite(lm).all() else ds.boxes[i]
-                img, _ = self_blend(ds.crops[i], geom, rng)
-                y = 1
-            else:
-                img, y = ds.crops[self._pick(1)], 1
-            imgs.append(augment(img, rng))
-            labels.append(y)
+        for _ in range(max(1, self.opts.batch_size // 2)):
+            real, fake = self.pair()
+            seed = int(self.rng.integers(2 ** 63))  # one augmentation for both members of the pair
+            imgs += [augment(real, np.random.default_rng(seed)), augment(fake, np.random.default_rng(seed))]
+            labels += [0, 1]
         return np.stack(imgs), np.array(labels, np.int64)
 
 
@@ -170,6 +196,32 @@ def per_source_auc(labels: np.ndarray, scores: np.ndarray, sources: np.ndarray) 
         if len(np.unique(labels[m])) == 2:
             out[str(s)] = float(roc_auc_score(labels[m], scores[m]))
     return out
+
+
+def item_scores(ds: data.Dataset, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, scores, sources) per item: an image's crop score, a video's mean over its frames (the
+    inference rule for a video with one face per frame)."""
+    idx, inv = np.unique(ds.item_index, return_inverse=True)
+    sums = np.bincount(inv, weights=scores, minlength=len(idx))
+    means = sums / np.bincount(inv, minlength=len(idx))
+    labels = np.array([ds.items[i].label for i in idx])
+    sources = np.array([ds.items[i].source for i in idx])
+    return labels, means, sources
+
+
+def validation_aucs(ds: data.Dataset, scores: np.ndarray, cross_sources) -> dict:
+    """Item-level AUC per validation source, split into sources seen in training (in_source) and sources
+    held out of training entirely (cross_source), with the mean of each; 'select' is the number checkpoints
+    are chosen by: the cross-source mean when there are such sources, else the in-source mean."""
+    aucs = per_source_auc(*item_scores(ds, scores))
+    cross = {k: v for k, v in aucs.items() if k in set(cross_sources)}
+    inside = {k: v for k, v in aucs.items() if k not in cross}
+
+    def mean(d):
+        return float(np.mean(list(d.values()))) if d else float("nan")
+
+    return {"all": aucs, "in_source": inside, "cross_source": cross, "in_source_mean": mean(inside),
+            "cross_source_mean": mean(cross), "select": mean(cross) if cross else mean(inside)}
 
 
 def threshold_rule(max_fpr: float | None) -> str:
@@ -233,10 +285,15 @@ def train(opts: TrainOptions) -> dict:
     torch.manual_seed(opts.seed)
     rng = np.random.default_rng(opts.seed)
     # bad folders fail here, before a log folder or a face detector exists
-    splits = data.make_splits(opts.dirs, opts.holdout_dirs, opts.heldout_fraction, opts.seed)
+    splits = data.make_splits(opts.dirs, opts.holdout_dirs, opts.heldout_fraction, opts.seed, opts.train_only_dirs)
     log_dir = Path(opts.log_dir or Path(__file__).resolve().parents[2] / "runs" / time.strftime("train-%Y%m%d-%H%M%S"))
     log_dir.mkdir(parents=True, exist_ok=True)
-    fh = open(log_dir / "train.log", "a", encoding="utf-8")
+    with open(log_dir / "train.log", "a", encoding="utf-8") as fh:  # closed when training raises, too
+        return _train_logged(opts, splits, log_dir, fh, t_start, rng)
+
+
+def _train_logged(opts: TrainOptions, splits: dict, log_dir: Path, fh, t_start: float,
+                  rng: np.random.Generator) -> dict:
     fd = load_face_detector(data.face_detector_spec(opts.face_detector))
     if fd.warning:
         _log(f"WARNING: {fd.warning}", fh)
@@ -247,7 +304,7 @@ def train(opts: TrainOptions) -> dict:
     _log(f"items: " + ", ".join(f"{s} {len(v)}" for s, v in splits.items()), fh)
     train_ds, train_stats = data.build_dataset(splits["train"], fd, recipe, opts.cache, opts.frames,
                                                log=lambda m: _log(m, fh))
-    val_ds, val_stats = data.build_dataset(splits["val"], fd, recipe, opts.cache, opts.frames, log=None)
+    val_ds, val_stats = data.build_dataset(splits["val"], fd, recipe, opts.cache, opts.val_frames, log=None)
     _log(f"train crops {len(train_ds.labels)} {train_stats}", fh)
     _log(f"val crops {len(val_ds.labels)} {val_stats}", fh)
     _log(f"crops ready after {time.time() - t_start:.0f}s", fh)
@@ -277,6 +334,9 @@ def train(opts: TrainOptions) -> dict:
     t_loop = time.time()
     history, best = [], None
     val_sources = val_ds.sources
+    _log("checkpoint chosen by item-level AUC on " + (
+        f"sources held out of training: {', '.join(sorted(heldout_sources))}" if heldout_sources
+        else "held-out identities of the training sources (no --holdout source given)"), fh)
     step = 0
     stop = False
     for epoch in range(1, opts.epochs + 1):
@@ -307,17 +367,20 @@ def train(opts: TrainOptions) -> dict:
             step += 1
         dt = time.time() - t_ep
         scores = predict(judged, val_ds.crops, mean, std, flip=opts.test_time_flip)
-        aucs = per_source_auc(val_ds.labels, scores, val_sources)
-        mean_auc = float(np.mean(list(aucs.values()))) if aucs else float("nan")
+        v = validation_aucs(val_ds, scores, heldout_sources)
+        mean_auc = v["select"]
         rec = {"epoch": epoch, "steps": step, "loss": float(np.mean(losses)) if losses else None,
-               "img_per_s": round(seen / max(dt, 1e-6), 1), "val_auc_mean": mean_auc, "val_auc": aucs,
+               "img_per_s": round(seen / max(dt, 1e-6), 1), "val_auc_mean": mean_auc, "val_auc": v["all"],
+               "val_in_source_mean": v["in_source_mean"], "val_cross_source_mean": v["cross_source_mean"],
                "elapsed_min": round((time.time() - t_start) / 60, 2)}
         history.append(rec)
         loss_text = "-" if rec["loss"] is None else f"{rec['loss']:.4f}"
-        _log(f"epoch {epoch}: loss {loss_text}  {rec['img_per_s']} img/s  val AUC mean {mean_auc:.4f} "
-             + " ".join(f"{k} {v:.3f}" for k, v in aucs.items()) + f"  ({rec['elapsed_min']} min)", fh)
+        _log(f"epoch {epoch}: loss {loss_text}  {rec['img_per_s']} img/s  val AUC cross-source mean "
+             f"{v['cross_source_mean']:.4f} in-source mean {v['in_source_mean']:.4f}  "
+             + " ".join(f"{k} {a:.3f}" for k, a in v["all"].items()) + f"  ({rec['elapsed_min']} min)", fh)
         if best is None or mean_auc > best["val_auc_mean"]:
-            best = {"epoch": epoch, "val_auc_mean": mean_auc, "val_auc": aucs, "scores": scores,
+            best = {"epoch": epoch, "val_auc_mean": mean_auc, "val_auc": v["all"], "scores": scores,
+                    "val_in_source": v["in_source"], "val_cross_source": v["cross_source"],
                     "state": copy.deepcopy(judged.state_dict())}
         if stop:
             break
@@ -331,13 +394,13 @@ def train(opts: TrainOptions) -> dict:
     minutes = (time.time() - t_start) / 60.0
     summary = {
         "init": init, "best_epoch": best["epoch"], "val_auc": best["val_auc"], "val_auc_mean": best["val_auc_mean"],
+        "val_in_source": best["val_in_source"], "val_cross_source": best["val_cross_source"],
         "val_balanced_accuracy": bal_acc, "val_fpr": at["fpr"], "val_tpr": at["tpr"], "threshold": threshold, "minutes": round(minutes, 1),
         "history": history, "train_stats": train_stats, "val_stats": val_stats, "log_dir": str(log_dir),
     }
     save_model(net, opts, pcfg, threshold, summary, heldout_sources)
     (log_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     _log(f"wrote {opts.out} in {minutes:.1f} min", fh)
-    fh.close()
     return summary
 
 
@@ -355,6 +418,8 @@ def save_model(net, opts: TrainOptions, pcfg: dict, threshold: float, summary: d
         test_time_flip=opts.test_time_flip,
         extra={"split": {"seed": opts.seed, "heldout_fraction": opts.heldout_fraction,
                          "heldout_sources": sorted(heldout_sources), "frames_per_video": opts.frames,
+                         "val_frames_per_video": opts.val_frames,
+                         "train_only_sources": sorted({data.source_name(Path(d)) for d in opts.train_only_dirs}),
                          "rule": "by identity group (DFDC pair, FF++ original, person, file); held-out groups "
                                  "alternate val (checkpoint, threshold) / test (reported numbers)"},
                "training": {"init": summary["init"], "epochs_run": len(summary["history"]),
