@@ -348,7 +348,7 @@ def test_evaluate_metrics_equal_sklearn(tmp_path):
     pred = [int(s >= t) for s in p]
     assert m["accuracy"] == pytest.approx(accuracy_score(y, pred))
     assert m["f1"] == pytest.approx(f1_score(y, pred, zero_division=0))
-    assert set(report["metrics"]) == {"clean", "jpeg50", "half"}
+    assert set(report["metrics"]) == {"clean", "jpeg50", "half", "quarter"}
     assert (out / "roc.png").stat().st_size > 0 and (out / "reliability.png").stat().st_size > 0
 
 
@@ -470,3 +470,36 @@ def test_commands_refuse_a_bad_folder_in_one_line(command, tmp_path, capsys):
     assert _run(command, missing, *extra, "--face-detector", "haar") == 2
     assert capsys.readouterr().err.strip().splitlines() == [f"error: {missing} is not a folder"]
     assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_tables_by_face_size_and_cross_source_on_known_rows():
+    from deepfake.train.evaluate import by_face_size, cross_source_table, degrade, summarise
+
+    rows = []
+    # source a (seen): small faces separate perfectly, large faces inverted; source v (held out): videos
+    for px, real, fake in ((50, 0.2, 0.8), (60, 0.3, 0.9), (200, 0.9, 0.1), (300, 0.8, 0.3)):
+        for label, score in ((0, real), (1, fake)):
+            rows.append({"source": "a", "level": "image", "condition": "clean", "label": label, "score": score,
+                         "no_face": False, "face_px": px})
+    for label, score in ((0, 0.4), (1, 0.6), (1, 0.3)):
+        rows.append({"source": "v", "level": "video", "condition": "clean", "label": label, "score": score,
+                     "no_face": False, "face_px": 120.0})
+    sizes = by_face_size(rows)
+    assert sizes["image"]["a"]["<80"] == {"n": 4, "auc": 1.0}
+    assert sizes["image"]["a"][">160"] == {"n": 4, "auc": 0.0}
+    assert sizes["image"]["a"]["80-160"] == {"n": 0, "auc": None}
+    cross = cross_source_table(summarise(rows, 0.5), {"v"})
+    assert cross["cross_source"] == {"v": 0.5}  # video level: real 0.4 vs fakes 0.6 and 0.3
+    assert cross["in_source"] == {"a": 15 / 32}  # image level: 7.5 of the 16 (real, fake) pairs ranked right
+    assert cross["cross_source_mean"] == 0.5 and cross["in_source_mean"] == 15 / 32
+    img = np.zeros((100, 60, 3), np.uint8)
+    assert degrade(img, "quarter").shape == (25, 15, 3) and degrade(img, "half").shape == (50, 30, 3)
+
+
+def test_learning_curve_is_recorded_per_epoch():
+    from deepfake.train.train import learning_curve_of
+
+    hist = [{"steps": 10, "val_in_source_mean": 0.61234, "val_cross_source_mean": float("nan")},
+            {"steps": 20, "val_in_source_mean": 0.7, "val_cross_source_mean": 0.655555}]
+    assert learning_curve_of(hist) == [{"steps": 10, "in_source": 0.6123, "cross_source": None},
+                                       {"steps": 20, "in_source": 0.7, "cross_source": 0.6556}]

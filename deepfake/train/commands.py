@@ -83,7 +83,7 @@ def register(subparsers) -> None:
                    help="evaluate only this part of the training split (recomputed from --holdout/--seed)")
     e.add_argument("--frames", type=int, default=32, help="frames sampled per video (default 32)")
     e.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the model's)")
-    e.add_argument("--no-robustness", action="store_true", help="skip the JPEG-50 and half-size rows")
+    e.add_argument("--no-robustness", action="store_true", help="skip the JPEG-50, half- and quarter-size rows")
     e.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     e.add_argument("--max-items", type=int, default=None, help="evaluate at most N items per folder (quick runs)")
     _add_split_args(e)

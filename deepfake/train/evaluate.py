@@ -1,6 +1,7 @@
 """Evaluate a detector on labelled folders through the inference path (Detector.analyze_image /
-analyze_video): metrics at image/frame level and at video level, ROC and reliability plots, and a
-robustness table (JPEG quality 50, half-size downscale)."""
+analyze_video): metrics at image/frame level and at video level, ROC and reliability plots, a
+robustness table (JPEG quality 50, half- and quarter-size downscale), AUC by face size, the split into
+sources seen in training and sources held out of it (cross-source), and the training run's learning curve."""
 from __future__ import annotations
 
 import csv
@@ -14,7 +15,9 @@ import numpy as np
 from .. import media
 from . import data
 
-CONDITIONS = ("clean", "jpeg50", "half")
+CONDITIONS = ("clean", "jpeg50", "half", "quarter")
+# face side in pixels of the input as analysed: small (< 80), medium (80-160), large (> 160)
+FACE_SIZE_BINS = (("<80", 0, 80), ("80-160", 80, 160), (">160", 160, 10 ** 9))
 NO_FACE_POLICY = ("items where no face is found are scored on the whole image (the detector's "
                   "whole_image fallback) and counted in no_face; video frames without a face are left out "
                   "of the video score, as at inference")
@@ -26,10 +29,22 @@ def degrade(rgb: np.ndarray, condition: str) -> np.ndarray:
     if condition == "jpeg50":
         ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 50])
         return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    if condition == "half":
+    if condition in ("half", "quarter"):
+        k = 2 if condition == "half" else 4
         h, w = rgb.shape[:2]
-        return cv2.resize(rgb, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+        return cv2.resize(rgb, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
     raise ValueError(condition)
+
+
+def face_px(faces) -> float | None:
+    """Side in pixels of the largest face scored (None when none was found)."""
+    return float(max(max(f.box[2], f.box[3]) for f in faces)) if faces else None
+
+
+def size_bin(px: float | None) -> str | None:
+    if px is None:
+        return None
+    return next(name for name, lo, hi in FACE_SIZE_BINS if lo <= px < hi)
 
 
 def binary_metrics(labels, scores, threshold: float) -> dict:
@@ -80,28 +95,33 @@ def score_items(det, items: list[data.Item], frames: int, threshold: float, cond
             for c in conditions:
                 r = det.analyze_image(degrade(rgb, c), threshold=threshold, whole_image=True)
                 rows.append(dict(base, level="image", condition=c, frame=-1, score=r.fake_probability,
-                                 no_face=bool(r.scored_whole_image)))
+                                 no_face=bool(r.scored_whole_image), face_px=face_px(r.faces)))
         else:
             # the sampled frames are kept, so the degraded conditions score them without decoding again
             vr = det.analyze_video(it.path, frames=frames, threshold=threshold, keep_frames=True)
             sampled = [(f.index, rgb) for f, rgb in zip(vr.frames, vr.frame_images)]
             for c in conditions:
                 if c == "clean":
-                    fps = [(f.index, f.fake_probability) for f in vr.frames]
+                    fps = [(f.index, f.fake_probability, face_px(f.faces)) for f in vr.frames]
                     vp = vr.fake_probability
                 else:
-                    fps = [(idx, det.analyze_image(degrade(rgb, c), threshold=threshold).fake_probability)
-                           for idx, rgb in sampled]
-                    got = [p for _, p in fps if p is not None]
+                    fps = []
+                    for idx, rgb in sampled:
+                        r = det.analyze_image(degrade(rgb, c), threshold=threshold)
+                        fps.append((idx, r.fake_probability, face_px(r.faces)))
+                    got = [p for _, p, _ in fps if p is not None]
                     vp = float(np.mean(got)) if got else None  # the 'mean' aggregation of analyze_video
-                for idx, p in fps:
+                for idx, p, px in fps:
                     if p is not None:
-                        rows.append(dict(base, level="frame", condition=c, frame=idx, score=p, no_face=False))
+                        rows.append(dict(base, level="frame", condition=c, frame=idx, score=p, no_face=False,
+                                         face_px=px))
+                sizes = [px for _, _, px in fps if px is not None]
                 no_face = vp is None
                 if no_face:  # no face in any frame: score the middle frame whole (the whole-image fallback)
                     mid = degrade(sampled[len(sampled) // 2][1], c)
                     vp = det.analyze_image(mid, threshold=threshold, whole_image=True).fake_probability
-                rows.append(dict(base, level="video", condition=c, frame=-1, score=vp, no_face=no_face))
+                rows.append(dict(base, level="video", condition=c, frame=-1, score=vp, no_face=no_face,
+                                 face_px=float(np.median(sizes)) if sizes else None))
         if log and (k + 1) % 100 == 0:
             log(f"  scored {k + 1}/{len(items)} items ({time.time() - t0:.0f}s)")
     return rows
@@ -125,21 +145,83 @@ def summarise(rows: list[dict], threshold: float) -> dict:
     return out
 
 
+def by_face_size(rows: list[dict]) -> dict:
+    """AUC per face-size bin (FACE_SIZE_BINS) of clean image and frame rows: {level: {source or 'all': {bin:
+    {"n", "auc"}}}}; a bin holding one class only has auc None."""
+    from sklearn.metrics import roc_auc_score
+
+    out = {}
+    for level in ("image", "frame"):
+        sel = [r for r in rows if r["condition"] == "clean" and r["level"] == level and r.get("face_px")]
+        for s in sorted({r["source"] for r in sel}) + ["all"]:
+            rs = [r for r in sel if s == "all" or r["source"] == s]
+            for name, _, _ in FACE_SIZE_BINS:
+                b = [r for r in rs if size_bin(r["face_px"]) == name]
+                y = [r["label"] for r in b]
+                auc = float(roc_auc_score(y, [r["score"] for r in b])) if len(set(y)) == 2 else None
+                out.setdefault(level, {}).setdefault(s, {})[name] = {"n": len(b), "auc": auc}
+    return out
+
+
+def source_auc(metrics: dict, source: str, condition: str = "clean") -> float | None:
+    """A source's AUC at its own unit: video level for video sources, image level for image sources."""
+    per = metrics.get(condition, {})
+    m = per.get("video", {}).get(source) or per.get("image", {}).get(source)
+    return None if m is None else m["auc"]
+
+
+def cross_source_table(metrics: dict, cross_sources) -> dict:
+    """{"in_source": {source: auc}, "cross_source": {...}, and the mean of each} over clean rows."""
+    sources = sorted({s for lv in ("image", "video") for s in metrics.get("clean", {}).get(lv, {}) if s != "all"})
+    out = {"in_source": {}, "cross_source": {}}
+    for s in sources:
+        auc = source_auc(metrics, s)
+        if auc is not None:
+            out["cross_source" if s in set(cross_sources) else "in_source"][s] = auc
+    for k in ("in_source", "cross_source"):
+        out[f"{k}_mean"] = float(np.mean(list(out[k].values()))) if out[k] else None
+    return out
+
+
+def learning_curve(config_raw: dict) -> list[dict]:
+    """The training run's validation AUC after each epoch (steps, in-source and cross-source means), as
+    training recorded it in config.json."""
+    return list(config_raw.get("deepfake", {}).get("training", {}).get("learning_curve", []))
+
+
 def _fmt(v) -> str:
     return "  -  " if v is None else f"{v:.3f}"
 
 
 def table(metrics: dict) -> str:
     lines = [f"{'level':6} {'source':12} {'n':>5} {'noface':>6} {'AUC':>6} {'acc':>6} {'prec':>6} {'rec':>6} "
-             f"{'F1':>6}  {'AUC jpeg50':>10} {'AUC half':>8}"]
+             f"{'F1':>6}  {'AUC jpeg50':>10} {'AUC half':>8} {'AUC quarter':>11}"]
     clean = metrics.get("clean", {})
     for level, per in clean.items():
         for s, m in per.items():
             j = metrics.get("jpeg50", {}).get(level, {}).get(s, {}).get("auc")
             h = metrics.get("half", {}).get(level, {}).get(s, {}).get("auc")
+            q = metrics.get("quarter", {}).get(level, {}).get(s, {}).get("auc")
             lines.append(f"{level:6} {s:12} {m['n']:5d} {m['no_face']:6d} {_fmt(m['auc']):>6} {_fmt(m['accuracy']):>6} "
                          f"{_fmt(m['precision']):>6} {_fmt(m['recall']):>6} {_fmt(m['f1']):>6}  {_fmt(j):>10} "
-                         f"{_fmt(h):>8}")
+                         f"{_fmt(h):>8} {_fmt(q):>11}")
+    return "\n".join(lines)
+
+
+def extra_tables(cross: dict, sizes: dict, curve: list[dict]) -> str:
+    """Cross-source split, AUC by face size and the learning curve, as printed text."""
+    lines = ["", "sources held out of training (cross-source) vs seen in training (in-source), clean AUC:"]
+    for k in ("in_source", "cross_source"):
+        lines.append(f"  {k:13} mean {_fmt(cross[f'{k}_mean'])}  " + "  ".join(
+            f"{s} {_fmt(a)}" for s, a in cross[k].items()))
+    lines += ["", "AUC by face size (clean; n in brackets):"]
+    for level, per in sizes.items():
+        for s, bins in per.items():
+            lines.append(f"  {level:6} {s:12} " + "  ".join(
+                f"{b} {_fmt(v['auc'])} ({v['n']})" for b, v in bins.items()))
+    if curve:
+        lines += ["", "learning curve (validation after each epoch):", "  steps  in-source  cross-source"]
+        lines += [f"  {c['steps']:5d}  {_fmt(c.get('in_source'))}      {_fmt(c.get('cross_source'))}" for c in curve]
     return "\n".join(lines)
 
 
@@ -212,20 +294,26 @@ def run_evaluate(args) -> int:
     t0 = time.time()
     rows = score_items(det, items, args.frames, threshold, conditions)
     metrics = summarise(rows, threshold)
+    cross_sources = det.config.raw.get("deepfake", {}).get("split", {}).get("heldout_sources", [])
+    cross = cross_source_table(metrics, cross_sources)
+    sizes = by_face_size(rows)
+    curve = learning_curve(det.config.raw)
     report = {"model": det.model_id, "revision": det.revision, "threshold": threshold, "subset": args.subset,
               "dirs": [str(d) for d in args.dirs], "holdout": [str(d) for d in args.holdout],
               "seed": args.seed, "heldout_fraction": args.heldout_fraction, "frames_per_video": args.frames,
               "face_detector": det.face_detector.name, "no_face_policy": NO_FACE_POLICY,
-              "positive_class": "fake", "seconds": round(time.time() - t0, 1), "metrics": metrics}
+              "positive_class": "fake", "seconds": round(time.time() - t0, 1), "metrics": metrics,
+              "cross_source": cross, "by_face_size": sizes, "learning_curve": curve}
     (out / "metrics.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     with open(out / "scores.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=["condition", "level", "source", "group", "path", "frame", "label",
-                                           "score", "no_face"])
+                                           "score", "no_face", "face_px"])
         w.writeheader()
         for r in rows:
             w.writerow({k: r[k] for k in w.fieldnames})
     plots(rows, out)
     print(table(metrics))
+    print(extra_tables(cross, sizes, curve))
     print(f"no-face policy: {NO_FACE_POLICY}")
     print(f"wrote {out / 'metrics.json'}, scores.csv, roc.png, reliability.png ({time.time() - t0:.0f}s)")
     return 0

@@ -404,6 +404,15 @@ def _train_logged(opts: TrainOptions, splits: dict, log_dir: Path, fh, t_start: 
     return summary
 
 
+def learning_curve_of(history: list[dict]) -> list[dict]:
+    """Per epoch: steps and the in-source / cross-source validation means (what evaluate prints)."""
+    def r(v):
+        return None if v is None or not np.isfinite(v) else round(float(v), 4)
+
+    return [{"steps": h["steps"], "in_source": r(h.get("val_in_source_mean")),
+             "cross_source": r(h.get("val_cross_source_mean"))} for h in history]
+
+
 def save_model(net, opts: TrainOptions, pcfg: dict, threshold: float, summary: dict, heldout_sources) -> None:
     from safetensors.torch import save_file
 
@@ -424,6 +433,7 @@ def save_model(net, opts: TrainOptions, pcfg: dict, threshold: float, summary: d
                                  "alternate val (checkpoint, threshold) / test (reported numbers)"},
                "training": {"init": summary["init"], "epochs_run": len(summary["history"]),
                             "best_epoch": summary["best_epoch"], "minutes": summary["minutes"],
+                            "learning_curve": learning_curve_of(summary["history"]),
                             "val_auc": {k: round(v, 4) for k, v in summary["val_auc"].items()}},
                "threshold_at_validation": {"balanced_accuracy": round(summary["val_balanced_accuracy"], 4),
                                            "fpr": round(summary["val_fpr"], 4), "tpr": round(summary["val_tpr"], 4)}})
