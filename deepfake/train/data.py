@@ -27,7 +27,7 @@ LABELS = {"real": 0, "fake": 1}
 SPLITS = ("train", "val", "test")
 DEFAULT_CACHE = Path(__file__).resolve().parents[2] / "cache" / "crops"
 # A development checkout keeps the shared data beside the repo (../shared); without that file the face
-# detector loads from the Hub cache as at inference (or falls back to Haar, with a warning).
+# detector loads as at inference (the Hub cache, else the bundled YuNet copy, with a warning).
 DEFAULT_YUNET = Path(__file__).resolve().parents[3] / "shared" / "models" / "face_detection_yunet_2023mar.onnx"
 _SPLIT_NAMES = {"train", "val", "valid", "validation", "test"}
 
