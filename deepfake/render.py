@@ -102,6 +102,14 @@ def fit(rgb: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
 
 
+def threshold_text(threshold) -> str:
+    """The threshold exactly as applied: up to 6 decimals without trailing zeros (configs store 6), and the
+    full float wherever 6 decimals would round it. The UI, the reports and the plots all show this."""
+    t = float(threshold)
+    text = f"{t:.6f}".rstrip("0").rstrip(".")
+    return text if float(text) == t else repr(t)
+
+
 def _prob(p) -> str:
     return "n/a" if p is None else f"{float(p):.3f}"
 
@@ -228,7 +236,7 @@ def timeline_figure(video_result) -> Figure:
     if (~has).any():
         ax.scatter(t[~has], np.zeros(int((~has).sum())), marker="x", color=_NO_FACE_MARK, s=40, zorder=3,
                    label="no face", clip_on=False)
-    ax.axhline(thr, color="#111827", ls="--", lw=1, label=f"threshold {thr:.2f}")
+    ax.axhline(thr, color="#111827", ls="--", lw=1, label=f"threshold {threshold_text(thr)}")
     if video_result.fake_probability is not None:
         ax.axhline(video_result.fake_probability, color="#7c3aed", ls=":", lw=1.2,
                    label=f"video p = {video_result.fake_probability:.3f}")

@@ -12,7 +12,7 @@ import os
 from pathlib import PurePath
 
 from . import __version__
-from .render import png_bytes
+from .render import png_bytes, threshold_text
 
 REPORT_VERSION = 1
 
@@ -141,7 +141,7 @@ def report_html(result, *, input_name, input_sha256: str | None = None, images: 
         ["Analysed (UTC)", _e(rep["created_utc"])],
         ["Verdict", f'<span class="{_e(label)} verdict">{_e(label)}</span>'],
         ["Fake probability", _p(rep["fake_probability"])],
-        ["Threshold", _p(rep["threshold"])],
+        ["Threshold", "n/a" if rep["threshold"] is None else _e(threshold_text(rep["threshold"]))],
         ["Model", _e(rep["model"]["id"])],
         ["Model revision", f"<code>{_e(rep['model']['revision'])}</code>"],
         ["Face detector", _e(rep["face_detector"])],

@@ -144,3 +144,15 @@ def test_renders_a_real_detector_result(astronaut, random_model_dir):
     out = render.draw_faces(astronaut, res)
     x, y, w, h = res.faces[0].box
     assert tuple(out[y + h // 2, x]) == render.COLORS[res.faces[0].label]
+
+
+@pytest.mark.parametrize("value,text", [(0.558603, "0.558603"), (0.5, "0.5"), (0.0, "0"), (1.0, "1"),
+                                        (0.000001, "0.000001"), (0.1234567, "0.1234567"), (0.25, "0.25")])
+def test_threshold_text_is_the_applied_value_itself(value, text):
+    assert render.threshold_text(value) == text and float(text) == value
+
+
+def test_the_timeline_states_the_exact_threshold():
+    fig = render.timeline_figure(video_result([0.2, 0.7], threshold=0.558603))
+    assert [line.get_label() for line in fig.axes[0].get_lines()
+            if line.get_label().startswith("threshold")] == ["threshold 0.558603"]

@@ -90,3 +90,11 @@ def test_sha256_file(tmp_path):
                                        ("..\\..\\x.jpg", "x.jpg"), ("plain.mp4", "plain.mp4")])
 def test_safe_name(name, want):
     assert report.safe_name(name) == want
+
+
+def test_report_html_states_the_exact_threshold():
+    """The applied 0.558603, not 0.5586 (the JSON report carries the float itself)."""
+    res = image_result([face((20, 60, 80, 80), 0.9, threshold=0.558603)], threshold=0.558603)
+    page = report.report_html(res, input_name="x.png", input_sha256=SHA)
+    assert "<td>Threshold</td><td>0.558603</td>" in page
+    assert report.report_json(res, input_name="x.png")["threshold"] == 0.558603
