@@ -9,8 +9,11 @@ Named endpoints for gradio_client: /predict_image, /explain_image, /analyze_vide
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
 import csv
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -21,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -29,7 +33,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
-from deepfake import DeepfakeError, load_detector  # noqa: E402
+from deepfake import DeepfakeError, __version__, load_detector  # noqa: E402
 from deepfake import explain, media, render, report  # noqa: E402
 from deepfake.results import FAKE, NO_FACE, REAL  # noqa: E402
 
@@ -43,7 +47,11 @@ QUEUE_MAX_SIZE = int(os.environ.get("DEEPFAKE_QUEUE_MAX", "24"))
 LIGHT_CONCURRENCY = 2
 HEAVY_CONCURRENCY = 1
 BUSY_MESSAGE = "The server is busy (the queue is full). Please retry in a minute."
-TMP_ROOT = Path(tempfile.gettempdir()) / "deepfake-app"
+# Request files (reports, pictures, frames) go to a folder private to this process: made at start by mkdtemp
+# (mode 0700, an unpredictable name), removed at exit. A fixed path such as /tmp/deepfake-app could be made
+# first, or filled with symlinks, by another local user.
+TMP_ROOT = Path(tempfile.mkdtemp(prefix="deepfake-app-"))
+atexit.register(shutil.rmtree, TMP_ROOT, True)
 KEEP_SECONDS = 15 * 60  # request files (reports, frames) live this long, then the next request sweeps them
 PREVIEW_SECONDS = 60
 # Gradio's own cache (uploads, files served to clients): every 30 minutes, files older than an hour go.
@@ -74,7 +82,7 @@ def _sweep() -> None:
 
 def _workdir() -> Path:
     _sweep()
-    TMP_ROOT.mkdir(parents=True, exist_ok=True)
+    TMP_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix="req-", dir=TMP_ROOT))
 
 
@@ -84,27 +92,31 @@ def _stem(name: str) -> str:
 
 
 def _upload_roots() -> list[Path]:
-    roots = [EXAMPLES, TMP_ROOT]
+    """Where an input file may be: Gradio's upload folder (uploads, and the examples Gradio copies there)
+    and this process's private folder (frames sent from the Video tab). Nothing else."""
+    from gradio.utils import get_upload_folder
+    return [Path(get_upload_folder()).resolve(), TMP_ROOT.resolve()]
+
+
+def _uploaded(value) -> Path | None:
+    """The real path (symlinks resolved) of a file under an upload root; None for anything else."""
+    if isinstance(value, dict):  # FileData as a dict
+        value = value.get("path")
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        return None
     try:
-        from gradio.utils import get_upload_folder
-        roots.append(Path(get_upload_folder()))
-    except Exception:  # older/newer gradio: its env variable and default
-        roots.append(Path(os.environ.get("GRADIO_TEMP_DIR", Path(tempfile.gettempdir()) / "gradio")))
-    return [r.resolve() for r in roots]
+        real = Path(value).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    return real if real.is_file() and any(real.is_relative_to(root) for root in _upload_roots()) else None
 
 
 def _input_path(value, what: str) -> Path:
-    """The uploaded file's path, refused unless it is an upload (or an example) of this app."""
+    """The uploaded file's path, refused unless it is an upload of this app."""
     if value is None or value == "":
         raise gr.Error(f"Please upload {what} first.")
-    if isinstance(value, dict):  # FileData as a dict
-        value = value.get("path")
-    path = Path(str(value))
-    try:
-        real = path.resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise gr.Error(f"The {what} could not be read. Please upload it again.")
-    if not any(real.is_relative_to(root) for root in _upload_roots()) or not real.is_file():
+    real = _uploaded(value)
+    if real is None:
         raise gr.Error(f"Only files uploaded to this app can be analysed; please upload {what}.")
     return real
 
@@ -112,6 +124,15 @@ def _input_path(value, what: str) -> Path:
 def _write(folder: Path, name: str, text: str) -> str:
     path = folder / name
     path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def _png(folder: Path, name: str, image) -> str:
+    """An output picture as a PNG file in the request folder. Gradio copies a returned file into its cache
+    by write-and-rename (save_file_to_cache); a returned array would go through save_pil_to_cache, which
+    rewrites a content-addressed file in place while another client may be downloading it (0-byte files)."""
+    path = folder / name
+    path.write_bytes(render.png_bytes(image))
     return str(path)
 
 
@@ -159,7 +180,8 @@ def verdict_markdown(result, what: str = "image") -> str:
         extra = f" &nbsp; {len(result.faces)} face(s)."
     lines = [f"<div class='verdict verdict-{label}'><h2>{name}: fake probability "
              f"{result.fake_probability:.3f}</h2></div>",
-             f"Threshold {result.threshold:.2f} (FAKE when the probability is at least the threshold).{extra} "
+             f"Threshold {render.threshold_text(result.threshold)} (FAKE when the probability is at least the "
+             f"threshold).{extra} "
              f"Face detector: {result.face_detector}."]
     for w in getattr(result, "warnings", ()) or ():
         lines.append(f"\n> Note: {w}")
@@ -172,7 +194,8 @@ def model_markdown(det, card_text: str | None) -> str:
     rows = [
         ("Model", f"`{det.model_id}`"), ("Revision", f"`{det.revision}`"),
         ("Architecture", f"`{cfg.architecture}`"), ("Labels", ", ".join(cfg.label_names)),
-        ("Decision threshold", f"{cfg.threshold:.4f}" + (f" ({cfg.threshold_rule})" if cfg.threshold_rule else "")),
+        ("Decision threshold", render.threshold_text(cfg.threshold)
+         + (f" ({cfg.threshold_rule})" if cfg.threshold_rule else "")),
         ("Face crop", f"margin {cfg.crop.margin}, {cfg.crop.size} px"),
         ("Face detector", f"{fd.name} ({fd.source})"),
         ("Upload limit", f"{MAX_FILE_SIZE_MB} MB per file"),
@@ -204,11 +227,19 @@ def read_card(folder) -> str | None:
     return text.strip()
 
 
+def threshold_step(default: float) -> float:
+    """The threshold slider's step: 0.001, or finer when the default has more decimals, so that the default
+    lies on the slider's grid (a browser's range input snaps its value to the grid)."""
+    decimals = -Decimal(render.threshold_text(default)).as_tuple().exponent
+    return float(f"1e-{max(3, decimals)}")
+
+
 def upload_image(**kwargs) -> gr.Image:
     """gr.Image whose file reaches the app unchanged (image_mode=None: no re-encoding, 16-bit and alpha
     kept), and whose unreadable uploads reach the package too, so the user gets its clear message rather
-    than a generic error. (The instance's preprocess is wrapped: subclassing a component would make
-    Gradio write a .pyi file beside this one.)"""
+    than a generic error; but only an upload (a file under _upload_roots), never whatever path the payload
+    names. (The instance's preprocess is wrapped: subclassing a component would make Gradio write a .pyi
+    file beside this one.)"""
     comp = gr.Image(type="filepath", image_mode=None, **kwargs)
     original = comp.preprocess
 
@@ -216,10 +247,19 @@ def upload_image(**kwargs) -> gr.Image:
         try:
             return original(payload)
         except Exception:
-            return None if payload is None else str(payload.path)
+            real = _uploaded(getattr(payload, "path", None))
+            if real is None:
+                raise gr.Error("The image could not be read. Please upload it again.") from None
+            return str(real)
 
     comp.preprocess = preprocess
     return comp
+
+
+def upload_button(**kwargs) -> gr.UploadButton:
+    """A file picker for every image format the package reads, matched by extension: the image widget takes
+    what the browser calls image/* and cannot show HEIC, so an iPhone photo may never reach it."""
+    return gr.UploadButton(file_types=IMAGE_TYPES, file_count="single", type="filepath", size="sm", **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------- preview
@@ -249,6 +289,35 @@ def report_outputs():
     return rep_json, rep_html, gr.JSON(label="Result", open=False, max_height=320)
 
 
+def example_cache_dir(det) -> Path | None:
+    """This detector's own folder of cached example outputs, keyed by everything an output depends on: model
+    id, revision, digests of its weights and config, face detector, package version. So no other model's
+    cached verdicts are ever served. None (examples not cached) when there are no weights to digest."""
+    weights = Path(det.folder) / "model.safetensors" if det.folder else None
+    if weights is None or not weights.is_file():
+        return None
+    fd = det.face_detector
+    key = json.dumps([det.model_id, det.revision, report.sha256_file(weights), det.config.raw, fd.name,
+                      str(fd.source), __version__], sort_keys=True, default=str)
+    base = Path(os.environ.get("GRADIO_EXAMPLES_CACHE") or ROOT / ".gradio" / "cached_examples")
+    name = re.sub(r"[^\w.-]+", "_", f"{det.model_id}-{fd.name}")[:80]
+    return base / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+@contextlib.contextmanager
+def _examples_cached_in(folder: Path | None):
+    """gr.Examples made inside cache under `folder`: Gradio reads GRADIO_EXAMPLES_CACHE when an Examples is
+    made. Afterwards the variable names the base folder (which holds `folder`), from which Gradio serves."""
+    if folder is None:
+        yield
+        return
+    os.environ["GRADIO_EXAMPLES_CACHE"] = str(folder)
+    try:
+        yield
+    finally:
+        os.environ["GRADIO_EXAMPLES_CACHE"] = str(folder.parent)
+
+
 def examples(names, inputs, outputs, fn, cache: bool, label="Examples (made by this project)"):
     """The project's own example files that exist, cached lazily (on first use) when cache is True."""
     files = [str(EXAMPLES / n) for n in names if (EXAMPLES / n).is_file()]
@@ -257,18 +326,35 @@ def examples(names, inputs, outputs, fn, cache: bool, label="Examples (made by t
                     cache_mode="lazy" if cache else None, label=label)
 
 
-def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr.Blocks:
+def build_demo(detector, *, card_folder=None, cache_examples: bool = True, queue_max: int | None = None) -> gr.Blocks:
     """The Blocks app over one loaded detector (tests pass a small one). The model card is read from
-    card_folder, by default the detector's own folder."""
+    card_folder, by default the detector's own folder; queue_max defaults to QUEUE_MAX_SIZE."""
     det = detector
     default_threshold = float(det.threshold)
     card = model_markdown(det, read_card(card_folder or det.folder))
-    if cache_examples and "GRADIO_EXAMPLES_CACHE" not in os.environ:
-        # Cached outputs belong to one model: never show another model's cached verdicts.
-        tag = re.sub(r"[^\w.-]+", "_", f"{det.model_id}-{det.revision}")
-        os.environ["GRADIO_EXAMPLES_CACHE"] = str(ROOT / ".gradio" / "cached_examples" / tag)
+    cache_dir = example_cache_dir(det) if cache_examples else None
+    cache_examples = cache_dir is not None
 
     # ------------------------------------------------------------------ endpoint functions
+    def cam_analysis(image, method, threshold):
+        """(file name, input SHA-256, CAM result, faces picture, CAM overlay, JSON report, HTML report): one
+        CAM analysis, in which the faces are found and classified once."""
+        path = _input_path(image, "an image")
+        rgb = media.load_image(str(path))  # decoded once, for the analysis and the drawing
+        cam = det.grad_cam(rgb, method, threshold=threshold)
+        faces, overlay = render.draw_faces(rgb, cam.result), render.cam_overlay(rgb, cam)
+        folder, stem = _workdir(), _stem(path.name)
+        rj, rh = _reports(folder, cam, path.name, report.sha256_file(path),
+                          {"Faces and verdicts": faces, f"{cam.method} of the fake output": overlay},
+                          {"threshold": threshold, "cam_method": cam.method}, "Deepfake analysis report: image")
+        return cam, _png(folder, f"{stem}_faces.png", faces), _png(folder, f"{stem}_{cam.method}.png", overlay), rj, rh
+
+    @_guard
+    def analyze_image(image, method="gradcam", threshold=default_threshold):
+        """The Image tab's Analyze button: verdict, face boxes and CAM from one analysis, one pair of reports."""
+        cam, faces, overlay, rj, rh = cam_analysis(image, method, threshold)
+        return verdict_markdown(cam.result), faces, overlay, cam.to_dict(), rj, rh
+
     @_guard
     def predict_image(image, threshold=default_threshold):
         """Verdict for an image: label, fake probability, faces. Returns (verdict markdown, image with face
@@ -280,21 +366,13 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr
         folder = _workdir()
         rj, rh = _reports(folder, res, path.name, report.sha256_file(path), {"Faces and verdicts": faces},
                           {"threshold": threshold}, "Deepfake analysis report: image")
-        return verdict_markdown(res), faces, res.to_dict(), rj, rh
+        return verdict_markdown(res), _png(folder, f"{_stem(path.name)}_faces.png", faces), res.to_dict(), rj, rh
 
     @_guard
     def explain_image(image, method="gradcam", threshold=default_threshold):
         """Grad-CAM (or another CAM method) of the fake output on each face. Returns (verdict markdown,
         CAM overlay, CAM result JSON, JSON report file, HTML report file)."""
-        path = _input_path(image, "an image")
-        rgb = media.load_image(str(path))
-        cam = det.grad_cam(rgb, method, threshold=threshold)
-        overlay = render.cam_overlay(rgb, cam)
-        folder = _workdir()
-        rj, rh = _reports(folder, cam, path.name, report.sha256_file(path),
-                          {"Faces and verdicts": render.draw_faces(rgb, cam.result),
-                           f"{cam.method} of the fake output": overlay},
-                          {"threshold": threshold, "cam_method": cam.method}, "Deepfake analysis report: image")
+        cam, _, overlay, rj, rh = cam_analysis(image, method, threshold)
         return verdict_markdown(cam.result), overlay, cam.to_dict(), rj, rh
 
     @_guard
@@ -311,13 +389,11 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr
         timeline = render.figure_to_rgb(render.timeline_figure(res))
         # both methods go into the report; the chosen one is also shown
         imp_figs = {m: render.figure_to_rgb(render.importance_figure(res, m)) for m in render.IMPORTANCE_METHODS}
-        gallery = render.frame_gallery(res)
-        folder = _workdir()
-        frame_files = []
-        for fr, rgb in zip(res.frames, res.frame_images):
-            fp = folder / f"{_stem(path.name)}_frame{fr.index:06d}.png"
-            fp.write_bytes(render.png_bytes(rgb))
-            frame_files.append(str(fp))
+        folder, stem = _workdir(), _stem(path.name)
+        gallery = [(_png(folder, f"{stem}_thumb{fr.index:06d}.png", thumb), caption)
+                   for fr, (thumb, caption) in zip(res.frames, render.frame_gallery(res))]
+        frame_files = [_png(folder, f"{stem}_frame{fr.index:06d}.png", rgb)
+                       for fr, rgb in zip(res.frames, res.frame_images)]
         light = dataclasses.replace(res, frame_images=())
         rj, rh = _reports(folder, light, path.name, report.sha256_file(path),
                           {"Timeline": timeline, "Frame importance (leave-one-out)": imp_figs["leave_one_out"],
@@ -326,7 +402,9 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr
                           "Deepfake analysis report: video")
         progress(1.0)
         state = {"result": light, "frames": frame_files}
-        return verdict_markdown(res, "video"), timeline, imp_figs[method], gallery, res.to_dict(), rj, rh, state
+        return (verdict_markdown(res, "video"), _png(folder, f"{stem}_timeline.png", timeline),
+                _png(folder, f"{stem}_importance_{method}.png", imp_figs[method]), gallery, res.to_dict(), rj, rh,
+                state)
 
     @_guard
     def grid_heatmap(image, grid=GRID_DEFAULT, baseline="mean", threshold=default_threshold,
@@ -354,7 +432,8 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr
                           {"grid": grid, "baseline": baseline, "threshold": threshold},
                           "Deepfake analysis report: grid heatmap")
         progress(1.0)
-        return verdict_markdown(occ.result), overlay, occ.to_dict(), str(csv_path), rj, rh
+        return (verdict_markdown(occ.result), _png(folder, f"{stem}_grid{grid}x{grid}.png", overlay), occ.to_dict(),
+                str(csv_path), rj, rh)
 
     # ------------------------------------------------------------------ UI-only helpers
     def video_example(video):
@@ -371,7 +450,13 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr
     def rerender_importance(state, importance):
         if not state or "result" not in state:
             return None
-        return render.figure_to_rgb(render.importance_figure(state["result"], importance))
+        method = importance if importance in render.IMPORTANCE_METHODS else "leave_one_out"
+        picture = render.figure_to_rgb(render.importance_figure(state["result"], method))
+        return _png(_workdir(), f"importance_{method}.png", picture)
+
+    def as_image_input(file):
+        """A file from the upload button, into the image input as it is (the widget may not preview it)."""
+        return None if file is None else str(_input_path(file, "an image"))
 
     def pick_frame(state, evt: gr.SelectData):
         return int(evt.index) if state else None
@@ -388,17 +473,17 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr
 
     # ------------------------------------------------------------------ layout
     # Gradio's cache is cleaned by _clean_cache_on_schedule (started by launch), not by delete_cache=.
-    with gr.Blocks(title="Explainable deepfake detector") as demo:
+    with _examples_cached_in(cache_dir), gr.Blocks(title="Explainable deepfake detector") as demo:
         gr.Markdown(
             "# Explainable deepfake detector\n"
             "Finds faces, estimates how likely each is manipulated (face swap / blending artefacts), and "
             "shows **why**: Grad-CAM maps, grid occlusion heatmaps, and per-frame timelines for videos. "
             f"Uploads up to **{MAX_FILE_SIZE_MB} MB**. Images: {media.ACCEPTED_IMAGES}. "
             f"Videos: {media.ACCEPTED_VIDEOS}. The result is an estimate, not proof - see the Model tab.")
-        threshold = gr.Slider(0.0, 1.0, value=default_threshold, step=0.001,
+        threshold = gr.Slider(0.0, 1.0, value=default_threshold, step=threshold_step(default_threshold),
                               label="Decision threshold (FAKE when fake probability >= threshold)",
-                              info=f"Default {default_threshold:.4g} from the model config; shared by all tabs.",
-                              elem_id="threshold")
+                              info=f"Default {render.threshold_text(default_threshold)} from the model config; "
+                                   "shared by all tabs.", elem_id="threshold")
         with gr.Tabs() as tabs:
             # ------------------------------------------------------ image
             with gr.Tab("Image", id="image"):
@@ -406,6 +491,8 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr
                     with gr.Column():
                         img_in = upload_image(sources=["upload", "webcam", "clipboard"],
                                           label=f"Image (max {MAX_FILE_SIZE_MB} MB)", elem_id="image-input")
+                        img_file = upload_button(label="Or pick an image file (any accepted format, e.g. iPhone "
+                                                       "HEIC, AVIF)", elem_id="image-file")
                         cam_method = gr.Dropdown(list(explain.CAM_METHODS), value="gradcam", label="CAM method")
                         img_btn = gr.Button("Analyze", variant="primary", elem_id="image-run")
                     with gr.Column():
@@ -415,8 +502,9 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr
                         img_cam = gr.Image(label="CAM of the fake output (probability written on each map)",
                                            format="png", interactive=False, elem_id="image-cam")
                 img_rep_json, img_rep_html, img_json = report_outputs()
-                examples(["astronaut.png", "astronaut_sbi_fake.png"], img_in,
-                         [img_verdict, img_faces, img_json, img_rep_json, img_rep_html], predict_image, cache_examples)
+                img_outputs = [img_verdict, img_faces, img_cam, img_json, img_rep_json, img_rep_html]
+                examples(["astronaut.png", "astronaut_sbi_fake.png"], img_in, img_outputs, analyze_image,
+                         cache_examples)
             # ------------------------------------------------------ video
             with gr.Tab("Video", id="video"):
                 with gr.Row():
@@ -456,6 +544,7 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr
                         grid_in = upload_image(format="png", sources=["upload", "clipboard"],
                                            label=f"Image or a frame sent from the Video tab (max {MAX_FILE_SIZE_MB} MB)",
                                            elem_id="grid-input")
+                        grid_file = upload_button(label="Or pick an image file (e.g. HEIC, AVIF)", elem_id="grid-file")
                         grid_size = gr.Slider(explain.GRID_MIN, explain.GRID_MAX, value=GRID_DEFAULT, step=1,
                                               label="Grid size G (G x G cells; cost grows with G squared)")
                         with gr.Row():
@@ -478,12 +567,17 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr
                 gr.Markdown(card, elem_id="model-card")
 
         # ------------------------------------------------------------------ events
-        img_out = [img_verdict, img_faces, img_json, img_rep_json, img_rep_html]
-        img_btn.click(predict_image, [img_in, threshold], img_out, api_name="predict_image",
-                      concurrency_limit=LIGHT_CONCURRENCY, concurrency_id="light").then(
-            explain_image, [img_in, cam_method, threshold], [img_verdict, img_cam, img_json, img_rep_json,
-                                                              img_rep_html],
-            api_name="explain_image", concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy")
+        # One click, one analysis: the CAM analysis also gives the verdict and the face boxes.
+        img_btn.click(analyze_image, [img_in, cam_method, threshold], img_outputs, api_visibility="private",
+                      concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy")
+        # The documented API endpoints, on no UI trigger (gr.on with no triggers: called by clients only).
+        gr.on([], predict_image, [img_in, threshold], [img_verdict, img_faces, img_json, img_rep_json, img_rep_html],
+              api_name="predict_image", concurrency_limit=LIGHT_CONCURRENCY, concurrency_id="light")
+        gr.on([], explain_image, [img_in, cam_method, threshold],
+              [img_verdict, img_cam, img_json, img_rep_json, img_rep_html], api_name="explain_image",
+              concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy")
+        img_file.upload(as_image_input, [img_file], [img_in], api_visibility="private", queue=False)
+        grid_file.upload(as_image_input, [grid_file], [grid_in], api_visibility="private", queue=False)
         vid_in.upload(video_preview, [vid_in], [vid_preview], api_visibility="private", concurrency_limit=1,
                       concurrency_id="preview")
         vid_in.clear(lambda: None, None, [vid_preview], api_visibility="private", queue=False)
@@ -499,7 +593,7 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True) -> gr
                        [grid_verdict, grid_img, grid_json, grid_csv, grid_rep_json, grid_rep_html],
                        api_name="grid_heatmap", concurrency_id="heavy", concurrency_limit=HEAVY_CONCURRENCY)
 
-    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=1)
+    demo.queue(max_size=QUEUE_MAX_SIZE if queue_max is None else queue_max, default_concurrency_limit=1)
     _busy_message(demo)
     return demo
 

@@ -29,14 +29,21 @@ def pick_detector(random_dir: Path):
 
 
 @contextlib.contextmanager
-def running_app(detector, card_folder=None):
-    """The app on 127.0.0.1 and a free port; yields its URL."""
+def running_demo(detector, card_folder=None):
+    """The app on 127.0.0.1 and a free port; yields (its Blocks, its URL)."""
     import app
 
     demo = app.build_demo(detector, card_folder=card_folder, cache_examples=False)
     _, url, _ = app.launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
                            quiet=True)
     try:
-        yield url
+        yield demo, url
     finally:
         demo.close()
+
+
+@contextlib.contextmanager
+def running_app(detector, card_folder=None):
+    """The app on 127.0.0.1 and a free port; yields its URL."""
+    with running_demo(detector, card_folder) as (_, url):
+        yield url

@@ -223,11 +223,12 @@ def test_server_paths_sent_as_file_inputs_are_refused(server, tmp_path, api_name
         assert "root:" not in text and "import gradio" not in text  # no file content leaked
 
 
-def test_a_full_queue_says_busy_retry_and_uploads_are_capped(det, monkeypatch, tmp_path):
+def test_uploads_are_capped_and_the_queue_limit_is_the_configured_one(det, monkeypatch, tmp_path):
+    """(What a full queue answers is tested deterministically in test_load.py, with the queue held full.)"""
     import httpx
 
     import app
-    monkeypatch.setattr(app, "QUEUE_MAX_SIZE", 1)
+    monkeypatch.setattr(app, "QUEUE_MAX_SIZE", 3)
     monkeypatch.setattr(app, "MAX_FILE_SIZE_MB", 1)
     with running_app(det) as url:
         for size, ok in ((1024 * 1024 - 1024, True), (1024 * 1024 + 1024, False)):
@@ -236,16 +237,8 @@ def test_a_full_queue_says_busy_retry_and_uploads_are_capped(det, monkeypatch, t
             with open(big, "rb") as fh:
                 r = httpx.post(f"{url}gradio_api/upload", files={"files": (big.name, fh)}, timeout=60)
             assert (r.status_code == 200) == ok, (size, r.status_code, r.text[:200])
-        file = upload(url, EXAMPLE_REAL)
-        answers = [httpx.post(f"{url}gradio_api/call/grid_heatmap", json={"data": [file, 2, "mean", 0.5]},
-                              timeout=30) for _ in range(6)]
-        busy = [r for r in answers if r.status_code == 503]
-        assert busy, [r.status_code for r in answers]
-        assert app.BUSY_MESSAGE in busy[0].text
-        accepted = [r.json()["event_id"] for r in answers if r.status_code == 200]
-        assert accepted
-        for event in accepted:  # the accepted ones are answered
-            assert "event: complete" in httpx.get(f"{url}gradio_api/call/grid_heatmap/{event}", timeout=120).text
+    assert app.build_demo(det, cache_examples=False)._queue.max_size == 3
+    assert app.build_demo(det, cache_examples=False, queue_max=1)._queue.max_size == 1
 
 
 @pytest.mark.parametrize("env,want", [
@@ -302,3 +295,221 @@ def test_the_readme_client_snippets_run(server, tmp_path):
     assert len(lines) == 4
     assert lines[0].split()[0] in ("FAKE", "REAL") and lines[1].startswith("gradcam ")
     assert lines[2].startswith("4 ") and lines[3].split()[2] == "16"
+
+
+# ---------------------------------------------------------------------------------------------- issue 11
+@pytest.fixture(scope="module")
+def other_det(tmp_path_factory):
+    """A second detector: other weights, and a threshold with more decimals than the slider's 0.001 step."""
+    from conftest import YUNET_ONNX, write_random_detector
+
+    from deepfake import load_detector
+    folder = write_random_detector(tmp_path_factory.mktemp("other") / "other-lite0", seed=1, threshold=0.558603)
+    return load_detector(str(folder), face_detector=str(YUNET_ONNX) if YUNET_ONNX.is_file() else "haar")
+
+
+def test_image_outputs_reach_gradio_as_files_it_copies_by_rename(client, monkeypatch):
+    """Every picture an endpoint returns is a PNG file the app wrote, so Gradio caches it with
+    save_file_to_cache (write, then rename) and never with save_pil_to_cache / save_img_array_to_cache,
+    which rewrite a shared content-addressed file in place while another client may be downloading it."""
+    from gradio import processing_utils
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an image output reached Gradio as pixels, not as a file")
+
+    copied = []
+    real_save = processing_utils.save_file_to_cache
+    monkeypatch.setattr(processing_utils, "save_pil_to_cache", refuse)
+    monkeypatch.setattr(processing_utils, "save_img_array_to_cache", refuse)
+    monkeypatch.setattr(processing_utils, "save_file_to_cache",
+                        lambda path, cache_dir: copied.append(Path(path).name) or real_save(path, cache_dir))
+    outs = {"/predict_image": call(client, EXAMPLE_FAKE, api_name="/predict_image"),
+            "/explain_image": call(client, EXAMPLE_FAKE, "gradcam", api_name="/explain_image"),
+            "/grid_heatmap": call(client, EXAMPLE_FAKE, 2, "mean", api_name="/grid_heatmap"),
+            "/analyze_video": call(client, EXAMPLE_VIDEO, 3, "mean", "blank", api_name="/analyze_video")}
+    pictures = [outs["/predict_image"][1], outs["/explain_image"][1], outs["/grid_heatmap"][1],
+                outs["/analyze_video"][1], outs["/analyze_video"][2]] + [g["image"] for g in outs["/analyze_video"][3]]
+    assert len(pictures) == 5 + 3
+    for picture in pictures:
+        assert Path(picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", picture
+        assert Path(picture).name in copied, (picture, copied)
+
+
+def test_the_threshold_is_shown_and_applied_exactly(client):
+    """The verdict, the result, and both reports carry the applied value itself, not 0.56 or 0.5586."""
+    verdict, _, result, rep_json, rep_html = call(client, EXAMPLE_REAL, 0.558603, api_name="/predict_image")
+    assert result["threshold"] == 0.558603
+    assert "Threshold 0.558603 " in verdict
+    assert json.loads(Path(rep_json).read_text())["threshold"] == 0.558603
+    assert "<td>Threshold</td><td>0.558603</td>" in Path(rep_html).read_text()
+
+
+def test_the_slider_step_keeps_the_default_threshold_and_the_card_states_it(other_det):
+    """A browser's range input snaps its value to min + k * step: the default must be on that grid."""
+    from decimal import Decimal
+
+    import app
+    assert other_det.threshold == 0.558603
+    demo = app.build_demo(other_det, cache_examples=False)
+    slider = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "threshold")
+    assert slider.value == 0.558603
+    assert Decimal(repr(slider.value)) % Decimal(repr(slider.step)) == 0, slider.step
+    card = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model-card")
+    assert "| Decision threshold | 0.558603" in card.value
+    assert app.threshold_step(0.5) == 0.001 and app.threshold_step(0.25) == 0.001
+
+
+def _browser_click(demo, elem_id: str, values: dict):
+    """Run what a click on the button does, as the browser does it: each function the click triggers, then
+    those chained after it (.then always, .success only on success, .failure only on failure), each with its
+    inputs from `values` (component -> value). Returns (outputs, error messages)."""
+    import gradio as gr
+
+    button = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == elem_id)
+    pending = [f for f in demo.fns.values() if (button._id, "click") in [tuple(t) for t in f.targets]]
+    outputs, errors = [], []
+    while pending:
+        fn = pending.pop(0)
+        try:
+            outputs.append(fn.fn(*[values[c] for c in fn.inputs]))
+            ok = True
+        except gr.Error as exc:
+            errors.append(str(exc))
+            ok = False
+        pending += [f for f in demo.fns.values() if f.trigger_after == fn._id
+                    and not (f.trigger_only_on_success and not ok) and not (f.trigger_only_on_failure and ok)]
+    return outputs, errors
+
+
+def test_the_analyze_button_runs_one_analysis(det, monkeypatch, tmp_path):
+    """One click: faces found once, classified once, one CAM, one pair of reports; with a bad file, one
+    error and no analysis at all."""
+    import app
+    demo = app.build_demo(det, cache_examples=False)
+    by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    calls = {"detect": 0, "classify": 0, "cam": 0}
+
+    def counting(name, real):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(det.face_detector, "detect", counting("detect", det.face_detector.detect))
+    monkeypatch.setattr(det.network, "predict", counting("classify", det.network.predict))
+    monkeypatch.setattr(det.network, "cam_network", counting("cam", det.network.cam_network))
+    upload = Path(shutil.copy(EXAMPLE_FAKE, app._workdir() / EXAMPLE_FAKE.name))
+    cam_method = next(b for b in demo.blocks.values() if getattr(b, "label", None) == "CAM method")
+    values = {by_id["image-input"]: str(upload), cam_method: "gradcam", by_id["threshold"]: det.threshold}
+    outputs, errors = _browser_click(demo, "image-run", values)
+    assert not errors and len(outputs) == 1, (errors, len(outputs))
+    assert calls == {"detect": 1, "classify": 1, "cam": 1}, calls
+    verdict, faces, cam_png, cam, rep_json, rep_html = outputs[0]
+    want = det.grad_cam(str(EXAMPLE_FAKE), "gradcam")
+    assert cam["result"]["fake_probability"] == pytest.approx(want.result.fake_probability, abs=1e-6)
+    assert want.result.label in verdict
+    assert cv2.imread(faces).shape[:2] == cv2.imread(cam_png).shape[:2] == want.heatmap.shape
+    assert json.loads(Path(rep_json).read_text())["kind"] == "explanation"
+
+    calls.update(detect=0, classify=0, cam=0)
+    bad = app._workdir() / "notes.png"
+    bad.write_text("not a picture")
+    outputs, errors = _browser_click(demo, "image-run", {**values, by_id["image-input"]: str(bad)})
+    assert not outputs and len(errors) == 1 and "not an image this app can read" in errors[0], errors
+    assert calls == {"detect": 0, "classify": 0, "cam": 0}, calls
+
+
+def test_cached_examples_are_kept_per_model(det, other_det, monkeypatch, tmp_path):
+    """Each build_demo caches its examples in its own model's folder (id, revision, weights digest, face
+    detector), also when a second model is built in the same process or shares the first's id and revision."""
+    import dataclasses
+
+    from gradio import helpers
+
+    import app
+    monkeypatch.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path / "cache"))
+    made = []
+    real_init = helpers.Examples.__init__
+
+    def recording_init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        made.append(Path(self.cached_folder))
+
+    monkeypatch.setattr(helpers.Examples, "__init__", recording_init)
+    same_name = dataclasses.replace(other_det, model_id=det.model_id, revision=det.revision)
+    folders = []
+    for d in (det, other_det, same_name):
+        made.clear()
+        app.build_demo(d, cache_examples=True)
+        assert len(made) == 3 and len({f.parent for f in made}) == 1, made  # image, video, grid examples
+        folders.append(made[0].parent)
+    assert len(set(folders)) == 3 and all(f.parent == tmp_path / "cache" for f in folders), folders
+    assert folders == [app.example_cache_dir(d) for d in (det, other_det, same_name)]
+    assert app.example_cache_dir(dataclasses.replace(det, folder=None)) is None  # no digest: not cached
+
+
+def test_request_files_live_in_a_private_folder_made_at_start():
+    import stat
+    import tempfile
+
+    import app
+    assert app.TMP_ROOT != Path(tempfile.gettempdir()) / "deepfake-app"
+    st = app.TMP_ROOT.stat()
+    assert app.TMP_ROOT.is_dir() and stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.getuid()
+    assert app._workdir().parent == app.TMP_ROOT
+
+
+def test_only_gradio_uploads_and_the_private_folder_are_upload_roots(tmp_path):
+    import gradio as gr
+    from gradio.utils import get_upload_folder
+
+    import app
+    assert app._upload_roots() == [Path(get_upload_folder()).resolve(), app.TMP_ROOT.resolve()]
+    with pytest.raises(gr.Error, match="Only files uploaded"):
+        app._input_path(str(EXAMPLE_REAL), "an image")  # the repo's own examples are not uploads
+    planted = tmp_path / "planted.png"  # e.g. another user's file in a shared folder
+    shutil.copy(EXAMPLE_REAL, planted)
+    with pytest.raises(gr.Error, match="Only files uploaded"):
+        app._input_path(str(planted), "an image")
+
+
+@pytest.mark.parametrize("where", ["outside the upload roots", "no path at all", "a directory"])
+def test_the_upload_wrapper_never_passes_on_a_path_gradio_could_not_open(tmp_path, where):
+    import gradio as gr
+    from gradio.data_classes import ImageData
+
+    import app
+    comp = app.upload_image()
+    target = {"outside the upload roots": _write_text(tmp_path / "secret.png", "not an image"),
+              "no path at all": None, "a directory": app.TMP_ROOT}[where]
+    with pytest.raises(gr.Error, match="could not be read"):
+        comp.preprocess(ImageData(path=None if target is None else str(target)))
+
+
+def test_the_upload_wrapper_hands_an_unreadable_upload_to_the_package():
+    """So the user gets the package's message (what is wrong, what is accepted), not Gradio's."""
+    from gradio.data_classes import ImageData
+
+    import app
+    upload = _write_text(app._workdir() / "notes.jpg", "not an image")
+    assert app.upload_image().preprocess(ImageData(path=str(upload))) == str(upload.resolve())
+
+
+def _write_text(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_image_file_pickers_take_every_format_the_package_reads(det):
+    """HEIC/HEIF (iPhone) and AVIF photos may not count as image/* in a browser, and the image widget cannot
+    preview HEIC: a picker matching by extension hands them to the image inputs."""
+    from deepfake import media
+
+    import app
+    assert {".heic", ".heif", ".avif"} <= media.IMAGE_EXTENSIONS  # pillow-heif and Pillow's AVIF are installed
+    demo = app.build_demo(det, cache_examples=False)
+    by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    for picker, target in (("image-file", "image-input"), ("grid-file", "grid-input")):
+        assert set(by_id[picker].file_types) == media.IMAGE_EXTENSIONS
+        fns = [f for f in demo.fns.values() if (by_id[picker]._id, "upload") in [tuple(t) for t in f.targets]]
+        assert len(fns) == 1 and fns[0].outputs == [by_id[target]]

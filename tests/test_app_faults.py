@@ -6,7 +6,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
@@ -76,26 +75,73 @@ class _ChangesDuringFirstPass(set):
         return super().__iter__()
 
 
-def test_cache_cleanup_survives_a_pass_that_races_a_request(tmp_path):
-    """Gradio's own delete_cache task dies on this error; the app's schedule retries and keeps cleaning,
-    and removes everything once the server closes."""
+@pytest.fixture
+def clock(monkeypatch):
+    """The time Gradio's cleanup pass reads (datetime.now in gradio.route_utils), set by the test: a file's
+    age is then exactly what the test says, however slow the machine."""
+    import datetime as dt
+
+    from gradio import route_utils
+
+    class Clock(dt.datetime):
+        at = None
+
+        @classmethod
+        def now(cls, tz=None):
+            return cls.at
+
+    monkeypatch.setattr(route_utils, "datetime", Clock)
+    return Clock
+
+
+def _made(path):
+    import datetime as dt
+    return dt.datetime.fromtimestamp(path.lstat().st_ctime)
+
+
+def test_cache_cleanup_survives_a_pass_that_races_a_request(tmp_path, clock):
+    """Gradio's own delete_cache task dies on this error; the app's pass reports it and the next one cleans:
+    files older than the age go, younger ones stay."""
+    import datetime as dt
     import types
 
     import app
-    old, young = tmp_path / "old.png", tmp_path / "young.png"
-    old.write_bytes(b"x")
-    time.sleep(2.2)
-    young.write_bytes(b"x")
-    files = _ChangesDuringFirstPass({str(old), str(young)})
+    served = tmp_path / "served.png"
+    served.write_bytes(b"x")
+    files = _ChangesDuringFirstPass({str(served)})
     demo = types.SimpleNamespace(blocks={}, temp_file_sets=[files], is_running=True)
-    assert app.clean_cache_once(demo, 2) is False and old.exists()
-    assert app.clean_cache_once(demo, 2) is True
-    assert not old.exists() and young.exists() and files == {str(young)}
+    clock.at = _made(served) + dt.timedelta(seconds=3)
+    assert app.clean_cache_once(demo, 2) is False and served.exists()  # raced a request: nothing lost
+    clock.at = _made(served) + dt.timedelta(seconds=1)
+    assert app.clean_cache_once(demo, 2) is True and served.exists() and files == {str(served)}  # young: kept
+    clock.at = _made(served) + dt.timedelta(seconds=3)
+    assert app.clean_cache_once(demo, 2) is True and not served.exists() and files == set()
 
-    worker = threading.Thread(target=app._clean_cache_on_schedule, args=(demo, 0.2, 3600))
+
+def test_the_schedule_keeps_young_files_and_removes_everything_at_close(tmp_path, clock, monkeypatch):
+    import datetime as dt
+    import types
+
+    import app
+    young = tmp_path / "young.png"
+    young.write_bytes(b"x")
+    clock.at = _made(young) + dt.timedelta(seconds=1)
+    demo = types.SimpleNamespace(blocks={}, temp_file_sets=[{str(young)}], is_running=True)
+    passes = []
+    two_passes = threading.Event()
+    real_pass = app.clean_cache_once
+
+    def counted(d, age):
+        passes.append(age)
+        if len(passes) >= 2:
+            two_passes.set()
+        return real_pass(d, age)
+
+    monkeypatch.setattr(app, "clean_cache_once", counted)
+    worker = threading.Thread(target=app._clean_cache_on_schedule, args=(demo, 0.05, 3600), daemon=True)
     worker.start()
-    time.sleep(0.5)
-    assert young.exists()  # younger than the age: kept while the server runs
+    assert two_passes.wait(60)  # a bound against a hang only
+    assert young.exists() and passes[:2] == [3600, 3600]  # younger than the age: kept while the server runs
     demo.is_running = False
-    worker.join(timeout=5)
-    assert not worker.is_alive() and not young.exists()
+    worker.join(60)
+    assert not worker.is_alive() and not young.exists() and passes[-1] is None

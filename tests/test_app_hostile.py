@@ -8,7 +8,6 @@ import os
 import shutil
 import struct
 import subprocess
-import time
 import zlib
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app_support import EXAMPLE_FAKE, EXAMPLE_REAL, pick_detector, running_app
+from app_support import EXAMPLE_FAKE, EXAMPLE_REAL, pick_detector, running_demo
 from conftest import ROOT
 from synth import write_video
 
@@ -32,17 +31,15 @@ IMAGE_APIS = ("/predict_image", "/explain_image", "/grid_heatmap")
 # ---------------------------------------------------------------------------------------------- server
 @pytest.fixture(scope="module")
 def served(random_model_dir, tmp_path_factory):
-    """(detector, URL) of the app with its request folders in a test folder, Gradio's cache cleaned every
-    2 s of files older than 8 s (so the schedule can be seen working), and a sentinel in the server's
-    environment."""
+    """(detector, Blocks, URL) of the app with its request folders in a test folder and a sentinel in the
+    server's environment."""
     import app
     det, folder = pick_detector(random_model_dir)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(app, "TMP_ROOT", tmp_path_factory.mktemp("app-tmp") / "deepfake-app")
-        mp.setattr(app, "DELETE_CACHE", (2, 8))
         mp.setenv("DEEPFAKE_SECRET_SENTINEL", SENTINEL)
-        with running_app(det, folder) as url:
-            yield det, url
+        with running_demo(det, folder) as (demo, url):
+            yield det, demo, url
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +49,7 @@ def det(served):
 
 @pytest.fixture(scope="module")
 def server(served):
-    return served[1]
+    return served[2]
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +86,7 @@ def served_text(out) -> str:
 def assert_clean(text: str):
     """No server path, environment value or traceback."""
     import app
-    for needle in (str(ROOT), str(app.TMP_ROOT), str(app._upload_roots()[-1]), SENTINEL, "Traceback", 'File "'):
+    for needle in (str(ROOT), *map(str, app._upload_roots()), SENTINEL, "Traceback", 'File "'):
         assert needle not in text, needle
 
 
@@ -145,7 +142,7 @@ def make_bad_image(kind: str, folder: Path, face: np.ndarray) -> Path:
     if kind == "text named .jpg":
         (folder / "notes.jpg").write_text("Dear diary, this is not a picture.\n" * 20)
         return folder / "notes.jpg"
-    if kind == "HEIC":
+    if kind == "garbage named .heic":
         (folder / "photo.heic").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 400)
         return folder / "photo.heic"
     if kind == "decompression bomb":
@@ -158,7 +155,7 @@ BAD_IMAGES = [
     ("truncated JPEG", "damaged or truncated"),
     ("truncated PNG", "damaged or truncated"),
     ("text named .jpg", "not an image this app can read. Accepted: JPEG, PNG"),
-    ("HEIC", "not an image this app can read. Accepted: JPEG, PNG"),
+    ("garbage named .heic", "not an image this app can read. Accepted: JPEG, PNG"),
     ("decompression bomb", "the limit is 40 megapixels"),
 ]
 
@@ -205,6 +202,12 @@ def make_good_image(kind: str, folder: Path, face: np.ndarray) -> tuple[Path, tu
         return folder / "alpha.png", (w, h)
     if kind == "EXIF-rotated":
         return folder / "phone.jpg", _exif_rotated(folder / "phone.jpg", face)
+    if kind == "HEIC (iPhone)":  # written by pillow-heif, which deepfake.media registers with Pillow
+        img.save(folder / "IMG_0001.HEIC", "HEIF", quality=90)
+        return folder / "IMG_0001.HEIC", (w, h)
+    if kind == "AVIF":
+        img.save(folder / "pic.avif", "AVIF", quality=90)
+        return folder / "pic.avif", (w, h)
     if kind == "WebP":
         img.save(folder / "pic.webp", "WEBP", quality=90)
         return folder / "pic.webp", (w, h)
@@ -215,7 +218,7 @@ def make_good_image(kind: str, folder: Path, face: np.ndarray) -> tuple[Path, tu
     raise ValueError(kind)
 
 
-GOOD_IMAGES = ["animated GIF", "CMYK JPEG", "16-bit PNG", "grayscale", "RGBA", "EXIF-rotated", "WebP",
+GOOD_IMAGES = ["animated GIF", "CMYK JPEG", "16-bit PNG", "grayscale", "RGBA", "EXIF-rotated", "WebP", "HEIC (iPhone)", "AVIF",
                "name: with space.png", "name: ünïcødé 顔.png", "name: semi;colon $(rm -rf x) `b` 'q\" & | >.png"]
 
 
@@ -352,23 +355,41 @@ def test_request_folders_stay_bounded_over_many_requests(client, tmp_path, face,
     assert max(counts[5:]) <= 2, counts
 
 
-def test_gradio_cache_is_cleaned_on_schedule(client, server, tmp_path, face):
-    """Files Gradio keeps for a request (the upload, the copies of the outputs it serves) are deleted by
-    the delete_cache schedule once older than its age (every 2 s, older than 8 s in this module)."""
-    import app
+def test_gradio_cache_files_of_a_request_go_once_older_than_the_age(client, served, tmp_path, face, monkeypatch):
+    """Files Gradio keeps for a request (the upload, the copies of the outputs it serves) are known to the
+    cleanup pass the app runs on its schedule (started by launch), and go once older than its age. The age
+    comes from a clock the test sets, not from waiting."""
+    import datetime as dt
+    import threading
     import uuid
+
+    from gradio import route_utils
+    from gradio.utils import get_upload_folder
+
+    import app
+    demo = served[1]
+    assert any(t.name == "gradio-cache-cleaner" and t.is_alive() for t in threading.enumerate())
     path = tmp_path / f"scheduled-{uuid.uuid4().hex[:12]}.png"  # names this run's files in the cache
     Image.fromarray(cv2.resize(face, (80, 80))).save(path)
     out = call(client, path)
-    cache = Path(app._upload_roots()[-1])
-    mine = [p for p in cache.rglob(f"{path.stem}*") if p.is_file()]
-    assert len(mine) >= 3, mine  # the upload and the two reports served
-    assert mine, "the upload is in Gradio's cache"
-    deadline = time.monotonic() + app.DELETE_CACHE[1] + 3 * app.DELETE_CACHE[0] + 10
-    while any(p.exists() for p in mine) and time.monotonic() < deadline:
-        time.sleep(1)
-    assert not any(p.exists() for p in mine), [str(p) for p in mine if p.exists()]
     assert out[2]["label"] in ("FAKE", "REAL", "NO_FACE")
+    mine = [p for p in Path(get_upload_folder()).rglob(f"{path.stem}*") if p.is_file()]
+    assert len(mine) >= 4, mine  # the upload, the faces picture and the two reports served
+    made = [dt.datetime.fromtimestamp(p.lstat().st_ctime) for p in mine]
+    age = app.DELETE_CACHE[1]
+
+    class Clock(dt.datetime):
+        at = min(made) + dt.timedelta(seconds=age - 1)
+
+        @classmethod
+        def now(cls, tz=None):
+            return cls.at
+
+    monkeypatch.setattr(route_utils, "datetime", Clock)
+    assert app.clean_cache_once(demo, age) and all(p.exists() for p in mine)  # younger than the age: kept
+    Clock.at = max(made) + dt.timedelta(seconds=age + 1)
+    assert app.clean_cache_once(demo, age)
+    assert not any(p.exists() for p in mine), [str(p) for p in mine if p.exists()]
 
 
 def test_results_and_reports_of_every_endpoint_hold_no_path_env_value_or_traceback(client, tmp_path, face):

@@ -91,6 +91,35 @@ def test_image_tab(page, shots, detector):
     page.screenshot(path=str(shots / "image.png"), full_page=True)
 
 
+def test_the_threshold_is_the_exact_default_in_the_slider_and_the_verdict(page, detector):
+    """The range input keeps the model's threshold (0.558603 for the bundled model): the slider's step does
+    not snap it, and the verdict states the value applied."""
+    exact = f"{detector[0].threshold:.6f}".rstrip("0").rstrip(".")  # configs store 6 decimals
+    assert page.locator("#threshold input[type=range]").input_value() == exact
+    assert page.locator("#threshold input[type=number]").input_value() == exact
+    upload(page, "image-input", EXAMPLE_REAL)
+    page.wait_for_selector("#image-input img", timeout=30_000)
+    page.click("#image-run")
+    assert f"Threshold {exact} (FAKE" in verdict_text(page, "image-verdict")
+
+
+def test_an_iphone_heic_photo_picked_as_a_file_gets_a_verdict(page, detector, tmp_path):
+    from PIL import Image
+
+    from deepfake import media  # noqa: F401  (registers pillow-heif with Pillow, for the save below)
+    photo = tmp_path / "IMG_0001.HEIC"
+    Image.open(EXAMPLE_FAKE).convert("RGB").save(photo, "HEIF", quality=90)
+    with page.expect_file_chooser() as chooser:
+        page.click("#image-file")
+    chooser.value.set_files(str(photo))
+    page.wait_for_function("() => document.querySelector('#image-input img') !== null", timeout=30_000)
+    page.click("#image-run")
+    text = verdict_text(page, "image-verdict")
+    want = detector[0].analyze_image(photo)
+    assert want.label != "NO_FACE" and f"{want.label}: fake probability {want.fake_probability:.3f}" in text
+    wait_image(page, "image-faces")
+
+
 def test_video_tab(page, shots):
     page.get_by_role("tab", name="Video").click()
     upload(page, "video-input", EXAMPLE_VIDEO)

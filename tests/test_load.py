@@ -1,11 +1,12 @@
-"""A short run of bench/load.py against `python app.py`: 8 concurrent gradio_client clients x 2 requests
-mixing all four endpoints, then a burst past a queue limit of 2."""
+"""A short run of bench/load.py: 8 concurrent gradio_client clients x 2 requests mixing all four endpoints
+against `python app.py`, then the queue held full on purpose (a test-only detector that waits at a gate)."""
 import pytest
 
 from conftest import BUNDLED
 from bench import load
 
-pytestmark = [pytest.mark.timeout(300),
+# Safety bounds only (a hang fails instead of blocking CI): no check depends on how fast the machine is.
+pytestmark = [pytest.mark.timeout(900),
               pytest.mark.skipif(not (BUNDLED / "config.json").is_file(), reason="the bundled model is absent")]
 
 CLIENTS = 8
@@ -15,7 +16,13 @@ MAX_RSS_MB = 2500
 
 @pytest.fixture(scope="module")
 def results():
-    return load.run(REQUESTS, CLIENTS, time_limit=240, queue_max=2, log=lambda *a: None)
+    return load.run(REQUESTS, CLIENTS, time_limit=800, busy=False, log=lambda *a: None)
+
+
+@pytest.fixture(scope="module")
+def busy(random_model_dir):
+    from app_support import pick_detector
+    return load.hold_queue_full(pick_detector(random_model_dir)[0], queue_max=2, surplus=3)
 
 
 def test_every_request_is_answered_without_error(results):
@@ -37,12 +44,15 @@ def test_server_memory_stays_bounded(results):
     assert results["peak_rss_mb"] is not None and results["peak_rss_mb"] < MAX_RSS_MB, results["peak_rss_mb"]
 
 
-def test_past_the_queue_limit_requests_get_the_busy_message_at_once(results):
-    b = results["busy"]
-    assert b["busy"] > 0 and b["busy_with_message"] == b["busy"], b
-    assert b["busy_answer_s_max"] < 10, b  # refused at once, not left to time out
-    assert b["accepted"] > 0 and b["completed"] == b["accepted"], b  # the accepted ones are answered
-    assert b["gradio_client"].startswith("QueueError") and b["gradio_client_s"] < 30, b
+def test_past_the_queue_limit_requests_get_the_busy_message_at_once(busy):
+    """One request holds the heavy worker at the gate and two fill the queue (limit 2): the next three, and
+    gradio_client's, are refused with the busy message while the gate is still shut, i.e. at once, not
+    after a request finished or a timeout; once the gate opens, the three accepted are answered."""
+    b = busy
+    assert b["held"] and b["gate_shut_while_refused"], b
+    assert b["accepted"] == 3 and b["completed"] == 3, b
+    assert b["busy"] == 3 and b["busy_with_message"] == 3 and not b["other"], b
+    assert b["gradio_client"].startswith("QueueError"), b
     assert load.busy_ok(b)
 
 
