@@ -14,18 +14,25 @@ from pathlib import Path
 from .errors import DeepfakeError
 
 
-def iter_inputs(paths: list[str]):
-    """Files as given, and every image or video below a directory (recursive, sorted)."""
-    from .media import media_kind
+def collect_inputs(paths: list[str]) -> tuple[list[Path], int]:
+    """(files to answer, files skipped): files as given, and every file below a directory (recursive,
+    sorted) whose name is an image's or a video's, read by the package or not (those get an error line).
+    Other files below a directory are only counted."""
+    from .media import is_media_name
 
+    files, skipped = [], 0
     for p in paths:
         path = Path(p)
         if path.is_dir():
             for f in sorted(path.rglob("*")):
-                if f.is_file() and media_kind(f):
-                    yield f
+                if f.is_file():
+                    if is_media_name(f):
+                        files.append(f)
+                    else:
+                        skipped += 1
         else:
-            yield path
+            files.append(path)
+    return files, skipped
 
 
 def _write_explanations(det, path: Path, result, outdir: Path, args) -> dict:
@@ -63,7 +70,7 @@ def cmd_predict(args) -> int:
     from tqdm import tqdm
 
     from . import load_detector
-    from .media import media_kind
+    from .media import media_kind, unsupported_reason
 
     try:
         det = load_detector(args.model, face_detector=args.face_detector)
@@ -71,16 +78,16 @@ def cmd_predict(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     # Fallback warnings (Hub, face detector) were already logged to stderr where they happened.
-    inputs = list(iter_inputs(args.paths))
+    inputs, skipped = collect_inputs(args.paths)
+    if skipped:
+        print(f"skipped {skipped} file{'s' * (skipped != 1)} that are not images or videos", file=sys.stderr)
     failed = 0
     for path in tqdm(inputs, desc="analysing", unit="file", file=sys.stderr, disable=None):
         kind = media_kind(path)
         row = {"path": str(path), "kind": kind}
         try:
             if kind is None:
-                from .media import ACCEPTED_IMAGES, ACCEPTED_VIDEOS
-                raise DeepfakeError(f"unsupported file type '{path.suffix}'. Accepted images: {ACCEPTED_IMAGES}; "
-                                    f"videos: {ACCEPTED_VIDEOS}.")
+                raise DeepfakeError(unsupported_reason(path))
             result = det.analyze(path, frames=args.frames, aggregation=args.aggregation,
                                  threshold=args.threshold, whole_image=args.whole_image)
             row.update(result.to_dict())

@@ -2,6 +2,7 @@
 Every front end (app, CLI, Python API, tests, benchmarks) goes through these methods."""
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from . import explain, media, video
 from .errors import InputError
 from .faces import Face, FaceDetector, crop_face, load_face_detector
 from .hub import resolve_source
-from .model import Network
+from .model import DEFAULT_BATCH, Network
 from .results import (NO_FACE, CamResult, FaceCam, FaceResult, FrameResult, ImageResult, OcclusionResult,
                       VideoResult, label_for)
 
@@ -161,34 +162,27 @@ class Detector:
 
     def analyze_video(self, path, frames: int = DEFAULT_FRAMES, *, aggregation: str = "mean",
                       threshold: float | None = None, keep_frames: bool = False, progress=None) -> VideoResult:
-        """Sample `frames` evenly spaced frames, score each face, aggregate, and rank frame importance."""
+        """Sample `frames` evenly spaced frames, score each face, aggregate, and rank frame importance.
+        Frames are decoded and scored one at a time: of each, only a preview (FrameResult.preview) and its
+        face crops (until classified) are kept. keep_frames=True also keeps every full frame (frame_images),
+        for offline evaluation; memory then grows with frames x resolution."""
         if aggregation not in video.AGGREGATIONS:
             raise InputError(f"Unknown aggregation '{aggregation}'. Choose one of: {', '.join(video.AGGREGATIONS)}.")
         threshold = self._threshold(threshold)
         t0 = time.perf_counter()
-        info, sampled = media.sample_frames(path, int(frames))
-        t_decode = _ms(t0)
-        t1 = time.perf_counter()
-        all_crops, per_frame = [], []
-        for i, fr in enumerate(sampled):
-            faces = self.face_detector.detect(fr.rgb)
-            crops, boxes = self._crops(fr.rgb, faces)
-            per_frame.append((faces, boxes, len(all_crops)))
-            all_crops.extend(crops)
-            if progress is not None:
-                progress((i + 1) / len(sampled))
-        t_detect = _ms(t1)
-        t2 = time.perf_counter()
-        probs = self.network.predict(all_crops)
-        t_classify = _ms(t2)
-        frame_p = []
-        frame_faces = []
-        for faces, boxes, start in per_frame:
+        info, wanted, stream = media.iter_frames(path, int(frames))
+        scan = _FrameScan(self, keep_frames)
+        with contextlib.closing(stream):
+            scan.run(stream, len(wanted), progress)
+        probs = scan.classify()
+        frame_p, frame_faces = [], []
+        for faces, boxes, start in scan.per_frame:
             fp = probs[start:start + len(faces)]
             frame_faces.append(tuple(
                 FaceResult(tuple(int(v) for v in f.box), tuple(int(v) for v in b), f.score, float(p), label_for(p, threshold))
                 for f, b, p in zip(faces, boxes, fp)))
             frame_p.append(float(fp.max()) if len(fp) else None)
+        sampled = scan.sampled
         has_face = np.array([p is not None for p in frame_p], dtype=bool)
         scored = np.array([p for p in frame_p if p is not None], dtype=np.float64)
         video_p = video.aggregate(scored, aggregation) if scored.size else None
@@ -200,9 +194,9 @@ class Detector:
             p_blank = self.blank_probability()
             blank[has_face] = video.blank_frame(scored, p_blank, aggregation)
         frame_results = tuple(
-            FrameResult(fr.index, fr.timestamp_s, p, ff, None if np.isnan(lo) else float(lo),
-                        None if np.isnan(bl) else float(bl))
-            for fr, p, ff, lo, bl in zip(sampled, frame_p, frame_faces, loo, blank))
+            FrameResult(index, ts, p, ff, None if np.isnan(lo) else float(lo), None if np.isnan(bl) else float(bl),
+                        preview=small)
+            for (index, ts, small), p, ff, lo, bl in zip(sampled, frame_p, frame_faces, loo, blank))
         warnings = self.load_warnings
         if scored.size and scored.size < len(sampled):
             warnings += (f"{len(sampled) - scored.size} of {len(sampled)} sampled frames have no face and were "
@@ -216,9 +210,9 @@ class Detector:
             duration_s=round(info.duration_s, 3), frame_count=info.frame_count, width=info.width,
             height=info.height, face_detector=self.face_detector.name, model_id=self.model_id,
             model_revision=self.revision,
-            timings_ms={"decode": t_decode, "face_detection": t_detect, "classification": t_classify,
-                        "total": _ms(t0)},
-            warnings=warnings, frame_images=tuple(f.rgb for f in sampled) if keep_frames else ())
+            timings_ms={"decode": scan.ms["decode"], "face_detection": scan.ms["face_detection"],
+                        "classification": scan.ms["classification"], "total": _ms(t0)},
+            warnings=warnings, frame_images=tuple(scan.full) if keep_frames else ())
 
     def analyze(self, path, **kw) -> ImageResult | VideoResult:
         """Image or video, by file extension."""
@@ -227,8 +221,58 @@ class Detector:
             return self.analyze_video(path, **{k: v for k, v in kw.items() if k in ("frames", "aggregation", "threshold")})
         if kind == "image":
             return self.analyze_image(path, **{k: v for k, v in kw.items() if k in ("threshold", "whole_image")})
-        raise InputError(f"{Path(path).name}: unsupported file type. Accepted images: {media.ACCEPTED_IMAGES}; "
-                         f"videos: {media.ACCEPTED_VIDEOS}.")
+        raise InputError(media.unsupported_reason(path))
+
+
+# Crops are classified in chunks of this many as frames stream in (a multiple of the network's batch, so the
+# batches, and the probabilities, are those of one call on all crops); only the probabilities are kept.
+_CLASSIFY_CHUNK = 4 * DEFAULT_BATCH
+
+
+class _FrameScan:
+    """One pass over a video's sampled frames: faces, crops and a preview per frame, full frames dropped."""
+
+    def __init__(self, det: Detector, keep_frames: bool):
+        self.det, self.keep_frames = det, keep_frames
+        self.sampled: list[tuple[int, float, np.ndarray]] = []  # (index, timestamp, preview)
+        self.per_frame: list[tuple[list[Face], list, int]] = []  # (faces, crop boxes, first crop's number)
+        self.full: list[np.ndarray] = []
+        self.pending: list[np.ndarray] = []  # crops not classified yet
+        self.probs: list[np.ndarray] = []
+        self.n_crops = 0
+        self.ms = {"decode": 0.0, "face_detection": 0.0, "classification": 0.0}
+
+    def run(self, stream, total: int, progress) -> None:
+        t = time.perf_counter()
+        for i, fr in enumerate(stream):
+            self.ms["decode"] += _ms(t)
+            t = time.perf_counter()
+            faces = self.det.face_detector.detect(fr.rgb)
+            crops, boxes = self.det._crops(fr.rgb, faces)
+            self.sampled.append((fr.index, fr.timestamp_s, media.preview(fr.rgb)))
+            if self.keep_frames:
+                self.full.append(fr.rgb)
+            self.ms["face_detection"] += _ms(t)
+            self.per_frame.append((faces, boxes, self.n_crops))
+            self.n_crops += len(crops)
+            self.pending.extend(crops)
+            if len(self.pending) >= _CLASSIFY_CHUNK:
+                self._classify(_CLASSIFY_CHUNK * (len(self.pending) // _CLASSIFY_CHUNK))
+            if progress is not None:
+                progress((i + 1) / total)
+            t = time.perf_counter()
+        self.ms["decode"] += _ms(t)
+
+    def _classify(self, n: int) -> None:
+        t = time.perf_counter()
+        self.probs.append(self.det.network.predict(self.pending[:n]))
+        del self.pending[:n]
+        self.ms["classification"] += _ms(t)
+
+    def classify(self) -> np.ndarray:
+        """Probabilities of all crops, in order."""
+        self._classify(len(self.pending))
+        return np.concatenate(self.probs) if self.probs else np.zeros(0)
 
 
 def _replace(obj, **changes):

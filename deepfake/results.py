@@ -80,6 +80,9 @@ class FrameResult(_Json):
     faces: tuple[FaceResult, ...]
     importance_leave_one_out: float | None  # video probability minus the same without this frame
     importance_blank: float | None  # video probability minus the same with this frame blanked
+    # The frame shrunk to media.PREVIEW_MAX_SIDE (RGB), for galleries; the full frame is not kept.
+    # Face boxes are in full-frame pixels: scale them by preview width / VideoResult.width.
+    preview: np.ndarray | None = _array_field()
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,9 @@ class VideoResult(_Json):
     timings_ms: dict
     warnings: tuple[str, ...] = ()
     kind: str = "video"
-    frame_images: tuple = _array_field(())  # RGB frames, kept only on request (for galleries)
+    # Full-size RGB frames, only with keep_frames=True (offline evaluation re-scores them); galleries use
+    # FrameResult.preview, which is always there and bounded.
+    frame_images: tuple = _array_field(())
 
 
 @dataclass(frozen=True)

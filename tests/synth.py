@@ -32,3 +32,20 @@ def frame_number(rgb: np.ndarray) -> int:
     cols = rgb[:, :, 1].mean(axis=0)
     bright = np.flatnonzero(cols > 130)
     return int(round((bright.mean() - 1.5) / 4))
+
+
+def set_avi_frame_count(path: Path, count: int) -> Path:
+    """Overwrite the frame count in an AVI's headers (main and stream header; 0 = missing), as broken
+    muxers and cut files leave it. The frames and their index stay as they are."""
+    data = bytearray(path.read_bytes())
+    for tag, offset in ((b"avih", 16), (b"strh", 32)):  # dwTotalFrames, dwLength
+        at = data.find(tag) + 8 + offset
+        data[at:at + 4] = int(count).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def long_video(path: Path, seconds: float, fps: float = 2.0) -> Path:
+    """A tiny (32x32 MJPG) video of `seconds`: long durations cost little to write and to count."""
+    frames = [np.full((32, 32, 3), 40 + i % 150, np.uint8) for i in range(int(round(seconds * fps)))]
+    return write_video(path, frames, fps=fps, fourcc="MJPG")

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT
+from conftest import BUNDLED, ROOT
+from deepfake import load_detector
 from deepfake.cli import main
 from synth import write_video
 
@@ -95,3 +96,53 @@ def test_predict_explain_writes_maps_and_frame_importance(tmp_path, capsys, astr
     frames = json.loads((out / "v.frame_importance.json").read_text())
     assert [f["index"] for f in frames] == [f["index"] for f in video_row["frames"]]
     assert [f["importance_leave_one_out"] for f in frames] == [f["importance_leave_one_out"] for f in video_row["frames"]]
+
+
+def test_heic_and_avif_photos_get_the_png_verdict_through_the_api_and_the_cli(tmp_path, capsys, astronaut,
+                                                                            monkeypatch):
+    """iPhone photos (HEIC) and AVIF: read, found in a folder scan, scored like the same picture as PNG
+    (the trained model: only lossy coding differs, so the probabilities are close, not equal)."""
+    monkeypatch.setenv("DEEPFAKE_BACKEND", "torch")  # no ONNX export of the bundled model in this test
+    d = tmp_path / "photos"
+    d.mkdir()
+    img = Image.fromarray(astronaut)
+    img.save(d / "astronaut.png")
+    img.save(d / "astronaut.heic", format="HEIF", quality=100)
+    img.save(d / "astronaut.avif", format="AVIF", quality=100)
+    assert (d / "astronaut.heic").read_bytes()[4:12] == b"ftypheic"
+    assert (d / "astronaut.avif").read_bytes()[4:12] == b"ftypavif"
+    det = load_detector(BUNDLED, face_detector="haar")
+    api = {p.suffix: det.analyze(p) for p in d.iterdir()}
+    code, rows, err = _run(capsys, "predict", str(d), "--model", str(BUNDLED), "--face-detector", "haar")
+    cli = {os.path.splitext(r["path"])[1]: r for r in rows}
+    assert code == 0 and set(cli) == {".png", ".heic", ".avif"} and "skipped" not in err
+    png = api[".png"]
+    assert len(png.faces) == 1 and png.label in ("FAKE", "REAL")
+    for ext in (".heic", ".avif"):
+        res = api[ext]
+        assert (res.width, res.height, len(res.faces)) == (512, 512, 1)
+        assert res.label == png.label == cli[ext]["label"]
+        assert res.fake_probability == pytest.approx(png.fake_probability, abs=0.1)
+        assert cli[ext]["fake_probability"] == pytest.approx(res.fake_probability, abs=1e-6)
+
+
+def test_folder_scan_answers_every_image_and_video_name_and_counts_the_rest(tmp_path, capsys, astronaut,
+                                                                          random_model_dir):
+    d = tmp_path / "mixed"
+    d.mkdir()
+    Image.fromarray(astronaut).save(d / "a.png")
+    (d / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>')
+    (d / "scan.jxl").write_bytes(b"\xff\x0a" + bytes(64))  # JPEG XL: Pillow 12 does not read it
+    (d / "old phone.3gp").write_bytes(bytes(64))
+    for name in ("notes.txt", "data.csv", "README"):
+        (d / name).write_text("not media")
+    code, rows, err = _run(capsys, "predict", str(d), "--model", str(random_model_dir), "--face-detector", "haar")
+    by_name = {os.path.basename(r["path"]): r for r in rows}
+    assert set(by_name) == {"a.png", "logo.svg", "scan.jxl", "old phone.3gp"} and code == 1
+    assert by_name["a.png"]["label"] in ("FAKE", "REAL")
+    assert by_name["logo.svg"]["error"] == "logo.svg: SVG is a vector format; not supported, convert to PNG/JPEG."
+    accepted = "Accepted images: JPEG, PNG, WebP, HEIC, AVIF"
+    assert by_name["scan.jxl"]["error"].startswith(f"scan.jxl: unsupported file type '.jxl'. {accepted}")
+    assert "unsupported file type '.3gp'" in by_name["old phone.3gp"]["error"]
+    assert all("label" not in r for n, r in by_name.items() if n != "a.png")
+    assert "skipped 3 files that are not images or videos" in err

@@ -41,7 +41,7 @@ def test_animated_gif_uses_its_first_frame(det, tmp_path, astronaut):
     assert len(res.faces) == 1  # the astronaut frame, not the black one
 
 
-def test_heic_and_other_formats_are_refused_clearly(det, tmp_path):
+def test_a_garbage_heic_is_refused_clearly(det, tmp_path):
     (tmp_path / "photo.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 200)
     with pytest.raises(InputError, match="not an image this app can read. Accepted: JPEG, PNG"):
         det.analyze_image(tmp_path / "photo.heic")

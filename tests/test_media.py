@@ -1,14 +1,15 @@
 """Reading images and videos: every pixel mode, orientation, limits, damaged files, frame sampling."""
 import io
+import warnings
 
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from deepfake import media
 from deepfake.errors import InputError
-from synth import frame_number, numbered_frames, write_video
+from synth import frame_number, long_video, numbered_frames, set_avi_frame_count, write_video
 
 
 def _save(img: Image.Image, path, **kw):
@@ -96,6 +97,31 @@ def test_decompression_bomb_refused_before_decoding(tmp_path):
         media.load_image(path)
 
 
+PILLOW_DEFAULT_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3  # PIL.Image.MAX_IMAGE_PIXELS as Pillow ships it
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow warns at 100 MP: expected
+def test_bombs_are_refused_from_the_header_without_touching_global_state(tmp_path, monkeypatch, astronaut):
+    """The server reads images in many threads: no process-wide warning filters (warnings.catch_warnings
+    is not thread-safe) and Pillow's global limit left as it ships; bombs still refused before decoding."""
+    assert Image.MAX_IMAGE_PIXELS == PILLOW_DEFAULT_MAX_PIXELS  # deepfake.media is imported by now
+
+    def global_change(*args, **kwargs):
+        raise AssertionError("changes the process-wide warning filters")
+
+    for name in ("catch_warnings", "simplefilter", "filterwarnings", "resetwarnings"):
+        monkeypatch.setattr(warnings, name, global_change)
+    assert media.load_image(_save(Image.fromarray(astronaut), tmp_path / "ok.png")).shape == (512, 512, 3)
+    bombs = {"48 MP, under Pillow's limit": (8000, 6000), "100 MP, Pillow warns": (10000, 10000),
+             "900 MP, Pillow refuses": (30000, 30000)}
+    paths = {k: _save(Image.new("1", size), tmp_path / f"{size[0]}.png") for k, size in bombs.items()}
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("decoded a bomb"))
+    for kind, path in paths.items():
+        with pytest.raises(InputError, match="the limit is 40 megapixels"):
+            media.load_image(path)
+    assert Image.MAX_IMAGE_PIXELS == PILLOW_DEFAULT_MAX_PIXELS
+
+
 def test_pixel_limit_edge(tmp_path):
     side = int(media.MAX_IMAGE_PIXELS ** 0.5)
     media._check_size(side, side)  # at the limit: fine
@@ -149,3 +175,74 @@ def test_frames_to_sample_is_bounded(tmp_path):
         media.sample_frames(path, 0)
     with pytest.raises(InputError, match="between 1 and 128"):
         media.sample_frames(path, media.MAX_SAMPLED_FRAMES + 1)
+
+
+# Header counts: a missing or wrong count must not cut a long video to its first 30 minutes (issue 11, 2.1).
+@pytest.mark.parametrize("header", [0, 100])  # missing, and far too few
+def test_video_past_the_limit_is_refused_whatever_its_header_says(tmp_path, header):
+    path = long_video(tmp_path / "long.avi", seconds=media.MAX_VIDEO_SECONDS + 50, fps=2)
+    set_avi_frame_count(path, header)
+    assert int(cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FRAME_COUNT)) == header
+    with pytest.raises(InputError, match="long.avi is longer than the limit of 30 minutes"):
+        media.probe_video(path)
+
+
+def test_video_within_the_limit_with_a_missing_count_is_accepted_and_counted(tmp_path):
+    path = set_avi_frame_count(long_video(tmp_path / "ok.avi", seconds=media.MAX_VIDEO_SECONDS - 50, fps=2), 0)
+    info = media.probe_video(path)
+    assert info.frame_count == 2 * (media.MAX_VIDEO_SECONDS - 50) and info.header_frames == 0
+
+
+@pytest.mark.parametrize("fourcc,ext,header", [("mp4v", "mp4", None), ("MJPG", "avi", 0)])
+def test_one_full_frame_is_read_again_on_demand(tmp_path, fourcc, ext, header):
+    path = write_video(tmp_path / f"n.{ext}", numbered_frames(60), fps=10, fourcc=fourcc)
+    if header is not None:
+        set_avi_frame_count(path, header)
+    _, sampled = media.sample_frames(path, 4)
+    for f in sampled:
+        again = media.read_frame(path, f.index)
+        assert (again.index, again.timestamp_s) == (f.index, f.timestamp_s)
+        np.testing.assert_array_equal(again.rgb, f.rgb)
+    with pytest.raises(InputError, match="n.%s has no frame 60: it has 60 frames" % ext):
+        media.read_frame(path, 60)
+
+
+@pytest.mark.parametrize("header", [0, 10])  # missing; too few (OpenCV seeks no further than the header says)
+def test_frames_past_a_wrong_header_count_are_counted_and_sampled(tmp_path, header):
+    path = set_avi_frame_count(write_video(tmp_path / "n.avi", numbered_frames(60), fps=1, fourcc="MJPG"), header)
+    info, frames = media.sample_frames(path, 4)  # one frame in 15: seeks, were the header right
+    assert info.frame_count == 60
+    assert [f.index for f in frames] == media.sample_indices(60, 4) == [7, 22, 37, 52]
+    assert [frame_number(f.rgb) for f in frames] == [7, 22, 37, 52]
+
+
+@pytest.mark.parametrize("fmt,ext,brand", [("HEIF", ".heic", b"ftypheic"), ("AVIF", ".avif", b"ftypavif")])
+def test_heic_and_avif_photos_are_read(tmp_path, astronaut, fmt, ext, brand):
+    path = _save(Image.fromarray(astronaut), tmp_path / f"photo{ext}", format=fmt, quality=100)
+    assert path.read_bytes()[4:12] == brand and media.media_kind(path) == "image"
+    out = media.load_image(path)
+    assert out.shape == (512, 512, 3) and np.abs(out.astype(int) - astronaut).mean() < 3
+    np.testing.assert_array_equal(media.load_image(path.read_bytes()), out)
+
+
+def test_svg_is_refused_with_what_to_do(tmp_path):
+    svg = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>'
+    (tmp_path / "logo.svg").write_bytes(svg)
+    message = "SVG is a vector format; not supported, convert to PNG/JPEG"
+    with pytest.raises(InputError, match=f"logo.svg: {message}"):
+        media.load_image(tmp_path / "logo.svg")
+    with pytest.raises(InputError, match=message):
+        media.load_image(svg)
+    assert media.media_kind("logo.svg") is None and media.is_media_name("logo.svg")
+    assert media.unsupported_reason("x/logo.SVG") == f"logo.SVG: {message}."
+
+
+def test_every_image_or_video_name_is_recognised_and_only_readable_ones_accepted():
+    readable = [".jpg", ".PNG", ".webp", ".heic", ".heif", ".avif", ".tiff", ".gif", ".mp4", ".MOV", ".mkv", ".webm"]
+    assert all(media.media_kind("f" + e) and media.is_media_name("f" + e) for e in readable)
+    for name in ("f.svg", "f.jxl", "f.dng", "f.3gp", "f.ico", "f.ppm", "f.qt"):
+        assert media.is_media_name(name) and media.media_kind(name) is None, name
+        assert "unsupported file type" in media.unsupported_reason(name) or "SVG" in media.unsupported_reason(name)
+    for name in ("notes.txt", "data.csv", "archive.zip", "Makefile", "model.onnx", "clip.mp4.json"):
+        assert not media.is_media_name(name), name
+    assert {".heic", ".heif", ".avif"} <= media.IMAGE_EXTENSIONS and "HEIC" in media.ACCEPTED_IMAGES

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from deepfake import video
+from deepfake.faces import Face, crop_face
 from deepfake.media import sample_indices
 from synth import write_video
 from toy import toy_detector
@@ -88,3 +89,60 @@ def test_video_without_faces_is_no_face(tmp_path):
     res = det.analyze_video(write_video(tmp_path / "blank.mp4", frames), frames=8)
     assert res.label == "NO_FACE" and res.fake_probability is None and res.frames_with_face == 0
     assert [f.index for f in res.frames] == sample_indices(12, 8)
+
+
+def test_video_analysis_holds_one_full_frame_at_a_time_and_keeps_bounded_previews(tmp_path, astronaut,
+                                                                                     monkeypatch):
+    """128 sampled 4K frames are 3.4 GB: frames are scored as they are decoded and only a preview (and the
+    face crops, until classified) outlives each one (issue 11, 2.10)."""
+    import dataclasses
+    import weakref
+
+    from deepfake import media
+
+    det = toy_detector(size=64)
+    # A fixed face box (this test is about what is kept, not about finding faces: Haar is slow at 960x540).
+    monkeypatch.setattr(det.face_detector, "detect", lambda rgb: [Face((320, 60, 160, 160), 1.0)])
+    base = cv2.resize(astronaut, (540, 540), interpolation=cv2.INTER_AREA)
+    frames = []
+    for i in range(40):
+        f = np.full((540, 960, 3), 70, np.uint8)
+        f[:, 100 + 5 * i:640 + 5 * i] = base
+        frames.append(f)
+    path = write_video(tmp_path / "hd.mp4", frames, fps=10)
+    decoded, most_alive = [], []
+    real_read = media._read
+
+    def tracking_read(*args):
+        frame = real_read(*args)
+        if frame is not None:
+            most_alive.append(sum(r() is not None for r in decoded))  # full frames still held by anyone
+            decoded.append(weakref.ref(frame.rgb))
+        return frame
+
+    monkeypatch.setattr(media, "_read", tracking_read)
+    res = det.analyze_video(path, frames=40)
+    assert len(decoded) == 40 and max(most_alive) <= 1  # the previous frame at most (the loop variable)
+    assert res.frames_with_face == 40 and res.frame_images == ()
+    assert all(f.preview.shape == (270, 480, 3) and f.preview.dtype == np.uint8 for f in res.frames)
+
+    def arrays(obj):
+        if isinstance(obj, np.ndarray):
+            yield obj
+        elif dataclasses.is_dataclass(obj):
+            for fld in dataclasses.fields(obj):
+                yield from arrays(getattr(obj, fld.name))
+        elif isinstance(obj, (tuple, list)):
+            for v in obj:
+                yield from arrays(v)
+
+    assert max(a.nbytes for a in arrays(res)) <= media.PREVIEW_MAX_SIDE ** 2 * 3
+    # Opt-in full frames (offline evaluation), the same scores: the crops were classified in chunks of 32,
+    # which must give what one call on all 40 crops gives.
+    monkeypatch.setattr(media, "_read", real_read)
+    full = det.analyze_video(path, frames=40, keep_frames=True)
+    assert [rgb.shape for rgb in full.frame_images] == [(540, 960, 3)] * 40
+    crops = [crop_face(rgb, f.faces[0].box, det.config.crop)[0] for f, rgb in zip(res.frames, full.frame_images)]
+    assert [f.fake_probability for f in res.frames] == list(det.network.predict(crops))
+    for f, rgb in zip(res.frames, full.frame_images):
+        np.testing.assert_array_equal(f.preview, media.preview(rgb))
