@@ -100,3 +100,56 @@ def test_a_wrong_header_count_is_caught_on_the_way_and_resampled(tmp_path):
     assert info == media.probe_video(path) and info.frame_count < 50
     wanted = media.sample_indices(info.frame_count, 8)
     assert [frame_number(f.rgb) for f in frames] == [f.index for f in frames] == wanted
+
+
+def test_bench_scratch_folders_are_removed(tmp_path, monkeypatch, network, astronaut):
+    """The cold-start and backend sections write into temporary folders: none is left behind (issue 11, 2.9).
+    The server, the client and the exports are stand-ins: what the sections leave on disk is the question."""
+    import tempfile
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import gradio_client
+
+    scratch_root = tmp_path / "tmp"
+    scratch_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_root))
+    caches = []
+
+    class Server:  # python app.py, answering at once
+        def __init__(self, cmd, env, **kw):
+            caches.append(env.get("DEEPFAKE_CACHE"))
+
+        poll = terminate = kill = lambda self: None
+        communicate = lambda self, timeout=None: ("", "")  # noqa: E731
+
+    class Client:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def predict(self, image, api_name):
+            assert Path(image["path"]).is_file()  # the picture the section wrote into its scratch folder
+            return "answered"
+
+    monkeypatch.setattr(run.subprocess, "Popen", Server)
+    monkeypatch.setattr(gradio_client, "Client", Client)
+    monkeypatch.setattr(run, "import_times", dict)
+    det = SimpleNamespace(network=network, config=network.config, threshold=0.5)
+    monkeypatch.setattr(network, "backend", "onnxruntime")  # so the section also starts once with an empty cache
+    c = run.Ctx(det, tmp_path / "model", "haar", True, run.Report(), crop=astronaut[0:224, 140:364], best_batch=2)
+    run.bench_cold_start(c)
+    assert [r["name"] for r in c.report.rows][0] == "python app.py start -> first /predict_image answer"
+    assert caches[0] != caches[1] and Path(caches[1]).parent.parent == scratch_root  # the empty cache
+
+    def export(net, path, size):
+        path.write_bytes(b"onnx")
+        return path
+
+    monkeypatch.setattr(run, "SHARED_DATA", tmp_path / "absent")
+    monkeypatch.setattr(run.alt, "export_onnx", export)
+    monkeypatch.setattr(run.alt, "quantize_int8", lambda src, dst: export(None, dst, 0))
+    eager = run.alt.eager_probabilities(network.net, network.config.fake_index)
+    monkeypatch.setattr(run.alt, "ort_probabilities", lambda path, fake_index: eager)
+    run.bench_backends(c, compile_=False)
+    assert any(r["name"] == "onnxruntime int8, batch 2" for r in c.report.rows)
+    assert list(scratch_root.iterdir()) == []
