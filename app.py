@@ -12,7 +12,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import csv
-import dataclasses
 import hashlib
 import json
 import logging
@@ -383,25 +382,24 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True, queue
         path = _input_path(video, "a video")
         progress(0.0, desc="Reading frames")
         res = det.analyze_video(str(path), int(frames), aggregation=aggregation, threshold=threshold,
-                                keep_frames=True, progress=lambda f: progress(0.9 * f, desc="Scoring frames"))
+                                progress=lambda f: progress(0.9 * f, desc="Scoring frames"))
         progress(0.92, desc="Drawing")
         method = importance if importance in render.IMPORTANCE_METHODS else "leave_one_out"
         timeline = render.figure_to_rgb(render.timeline_figure(res))
         # both methods go into the report; the chosen one is also shown
         imp_figs = {m: render.figure_to_rgb(render.importance_figure(res, m)) for m in render.IMPORTANCE_METHODS}
         folder, stem = _workdir(), _stem(path.name)
-        gallery = [(_png(folder, f"{stem}_thumb{fr.index:06d}.png", thumb), caption)
+        # Thumbnails from the previews the result keeps (bounded); a full frame is decoded again only when
+        # one is sent to the Grid heatmap tab.
+        gallery = [(_png(folder, f"{stem}_frame{fr.index:06d}.png", thumb), caption)
                    for fr, (thumb, caption) in zip(res.frames, render.frame_gallery(res))]
-        frame_files = [_png(folder, f"{stem}_frame{fr.index:06d}.png", rgb)
-                       for fr, rgb in zip(res.frames, res.frame_images)]
-        light = dataclasses.replace(res, frame_images=())
-        rj, rh = _reports(folder, light, path.name, report.sha256_file(path),
+        rj, rh = _reports(folder, res, path.name, report.sha256_file(path),
                           {"Timeline": timeline, "Frame importance (leave-one-out)": imp_figs["leave_one_out"],
                            "Frame importance (blank frame)": imp_figs["blank"]},
                           {"frames": int(frames), "aggregation": aggregation, "threshold": threshold},
                           "Deepfake analysis report: video")
         progress(1.0)
-        state = {"result": light, "frames": frame_files}
+        state = {"result": res, "video": str(path), "frames": [fr.index for fr in res.frames]}
         return (verdict_markdown(res, "video"), _png(folder, f"{stem}_timeline.png", timeline),
                 _png(folder, f"{stem}_importance_{method}.png", imp_figs[method]), gallery, res.to_dict(), rj, rh,
                 state)
@@ -463,13 +461,16 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True, queue
 
     @_guard
     def frame_to_grid(state, index):
+        """The selected sampled frame at full size (decoded again from the upload) into the Grid tab."""
         if not state or not state.get("frames"):
             raise gr.Error("Analyse a video first, then select a frame in the gallery.")
         index = 0 if index is None else int(index)
-        path = state["frames"][min(max(index, 0), len(state["frames"]) - 1)]
-        if not Path(path).is_file():
+        frame_index = state["frames"][min(max(index, 0), len(state["frames"]) - 1)]
+        video = _uploaded(state["video"])
+        if video is None:
             raise gr.Error("That analysis has expired; please analyse the video again.")
-        return path, gr.Tabs(selected="grid")
+        frame = media.read_frame(video, frame_index)
+        return _png(_workdir(), f"{_stem(video.name)}_frame{frame_index:06d}.png", frame.rgb), gr.Tabs(selected="grid")
 
     # ------------------------------------------------------------------ layout
     # Gradio's cache is cleaned by _clean_cache_on_schedule (started by launch), not by delete_cache=.

@@ -6,6 +6,7 @@ thread-safe inside a server and leaves no global figure state behind.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 
@@ -308,9 +309,12 @@ def frame_caption(frame) -> str:
 
 
 def frame_gallery(video_result, max_side: int = 480) -> list[tuple[np.ndarray, str]]:
-    """(annotated thumbnail, caption) per sampled frame; needs video_result.frame_images."""
+    """(annotated thumbnail, caption) per sampled frame, drawn on the frame's preview (FrameResult.preview)
+    with its face boxes scaled from full-frame pixels to the preview."""
     out = []
-    for frame, rgb in zip(video_result.frames, video_result.frame_images):
-        # Boxes are drawn at full resolution, then the picture is shrunk: lines stay proportionate.
-        out.append((fit(draw_faces(rgb, frame), max_side), frame_caption(frame)))
+    for frame in video_result.frames:
+        small = frame.preview
+        s = small.shape[1] / video_result.width
+        faces = tuple(dataclasses.replace(f, box=tuple(round(v * s) for v in f.box)) for f in frame.faces)
+        out.append((fit(draw_faces(small, dataclasses.replace(frame, faces=faces)), max_side), frame_caption(frame)))
     return out

@@ -513,3 +513,25 @@ def test_image_file_pickers_take_every_format_the_package_reads(det):
         assert set(by_id[picker].file_types) == media.IMAGE_EXTENSIONS
         fns = [f for f in demo.fns.values() if (by_id[picker]._id, "upload") in [tuple(t) for t in f.targets]]
         assert len(fns) == 1 and fns[0].outputs == [by_id[target]]
+
+
+def test_a_video_analysis_keeps_previews_and_decodes_a_frame_again_for_the_grid(det, monkeypatch):
+    """Memory stays bounded: the app asks for no full frames (the gallery is drawn on the result's previews);
+    the frame sent to the Grid heatmap tab is decoded again from the upload, at full size."""
+    from deepfake import media
+
+    import app
+    demo = app.build_demo(det, cache_examples=False)
+    kept = []
+    real = det.analyze_video
+    monkeypatch.setattr(det, "analyze_video", lambda *a, **kw: kept.append(kw.get("keep_frames")) or real(*a, **kw))
+    fns = {f.api_name: f for f in demo.fns.values()}
+    video = Path(shutil.copy(EXAMPLE_VIDEO, app._workdir() / EXAMPLE_VIDEO.name))
+    out = fns["analyze_video"].fn(str(video), 4, "mean", "leave_one_out", det.threshold, progress=lambda *a, **k: None)
+    assert kept == [None] or kept == [False], kept
+    gallery, state = out[3], out[-1]
+    assert len(gallery) == 4 and all(max(cv2.imread(p).shape[:2]) <= media.PREVIEW_MAX_SIDE for p, _ in gallery)
+    to_grid = next(f for f in demo.fns.values() if f.fn is not None and f.fn.__name__ == "frame_to_grid")
+    frame_png, _ = to_grid.fn(state, 2)
+    want = media.read_frame(video, state["result"].frames[2].index).rgb
+    assert np.array_equal(cv2.cvtColor(cv2.imread(frame_png), cv2.COLOR_BGR2RGB), want)

@@ -122,13 +122,22 @@ def test_importance_figure_bars_are_the_frame_importances(method, attr):
         render.importance_figure(vr, "nope")
 
 
-def test_frame_gallery_captions_and_shrinks_frames():
-    vr = video_result([0.2, None])
+def test_frame_gallery_captions_and_shrinks_the_previews_with_their_boxes_scaled():
+    """A 1000x800 video kept as 500x400 previews: the face box (full-frame pixels) is drawn at half size on
+    the preview, and the thumbnails are shrunk to max_side."""
     import dataclasses
-    vr = dataclasses.replace(vr, frame_images=(np.zeros((1000, 800, 3), np.uint8),) * 2)
-    gal = render.frame_gallery(vr, max_side=200)
-    assert [img.shape for img, _ in gal] == [(200, 160, 3)] * 2
-    assert "p(fake)=0.200" in gal[0][1] and "no face" in gal[1][1]
+    vr = dataclasses.replace(video_result([0.9, None]), width=1000, height=800)
+    grey = np.full((400, 500, 3), 128, np.uint8)
+    frames = (dataclasses.replace(vr.frames[0], faces=(face((200, 300, 200, 200), 0.9),), preview=grey),
+              dataclasses.replace(vr.frames[1], preview=grey))
+    vr = dataclasses.replace(vr, frames=frames)
+    gal = render.frame_gallery(vr, max_side=250)
+    assert [img.shape for img, _ in gal] == [(200, 250, 3)] * 2
+    assert "p(fake)=0.900" in gal[0][1] and "no face" in gal[1][1]
+    thumb = render.frame_gallery(vr, max_side=500)[0][0]
+    assert tuple(thumb[220, 100]) == render.COLORS[FAKE]  # left edge of the box, at (100, 150, 100, 100)
+    assert tuple(thumb[220, 300]) == (128, 128, 128)  # where the unscaled box would be: nothing drawn
+    assert (grey == 128).all()  # the preview itself is left alone
 
 
 def test_png_bytes_of_arrays_and_figures():
