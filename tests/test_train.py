@@ -173,6 +173,16 @@ def test_train_only_folders_never_reach_validation_or_test(tmp_path):
         assert with_extra[split] == without[split] and with_extra[split]
 
 
+def test_subsampled_training_sets_keep_whole_groups_and_nest():
+    items = [data.Item(Path(f"{g}_{k}.png"), k % 2, "s", f"g{g}", "image") for g in range(40) for k in range(3)]
+    half, quarter = data.subsample_groups(items, 0.5, 0), data.subsample_groups(items, 0.25, 0)
+    groups = lambda its: {it.group for it in its}  # noqa: E731
+    assert set(quarter) <= set(half) < set(items)  # smaller fractions are subsets: one curve, not noise
+    assert 10 <= len(groups(half)) <= 30 and len(groups(quarter)) < len(groups(half))
+    assert all(len([it for it in half if it.group == g]) == 3 for g in groups(half))  # whole groups only
+    assert data.subsample_groups(items, 1.0, 0) == items
+
+
 def test_dense_landmarks_follow_the_face(yunet_onnx):
     """dlib's 68 points on the astronaut crop: the nose tip (30) and eye centres lie on YuNet's landmarks."""
     from skimage import data as skdata

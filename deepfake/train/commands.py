@@ -40,6 +40,9 @@ def register(subparsers) -> None:
     t.add_argument("--train-only", nargs="*", type=Path, default=[], metavar="DIR",
                    help="labelled folders used for training only, never split (data without identity labels, "
                         "e.g. ffpp_faces)")
+    t.add_argument("--train-fraction", type=float, default=1.0,
+                   help="train on this share of the training identity groups (default 1; a learning curve "
+                        "against training-set size); validation and test are unchanged")
     t.add_argument("--out", type=Path, required=True, metavar="MODEL_DIR", help="detector folder to write")
     t.add_argument("--epochs", type=int, default=12, help="epochs (default 12)")
     t.add_argument("--samples-per-epoch", type=int, default=5500, help="training samples per epoch (default 5500)")
@@ -126,7 +129,7 @@ def cmd_train(args) -> int:
                         ema_decay=args.ema_decay,
                         batch_size=args.batch_size, lr=args.lr, sbi_ratio=args.sbi_ratio,
                         heldout_fraction=args.heldout_fraction, frames=args.frames,
-                        val_frames=args.val_frames,
+                        val_frames=args.val_frames, train_fraction=args.train_fraction,
                         seed=args.seed, cache=args.cache, face_detector=args.face_detector,
                         threads=args.threads, freeze_stages=args.freeze_stages, log_dir=args.log_dir,
                         max_fpr=args.max_fpr if args.max_fpr > 0 else None, test_time_flip=args.test_time_flip)

@@ -200,6 +200,14 @@ def split_items(items: list[Item], heldout_fraction: float, seed: int,
     return out
 
 
+def subsample_groups(items: list[Item], fraction: float, seed: int) -> list[Item]:
+    """The items of a `fraction` of the identity groups (deterministic in seed and group names): smaller
+    training sets for a learning curve against training-set size."""
+    if fraction >= 1.0:
+        return list(items)
+    return [it for it in items if _unit(f"{seed}:subsample:{it.source}:{it.group}") < fraction]
+
+
 def _cache_key(item: Item, recipe: CropRecipe, detector: FaceDetector, frames: int) -> str:
     st = item.path.stat()
     text = json.dumps([str(item.path.resolve()), st.st_size, int(st.st_mtime), recipe.margin, recipe.size,

@@ -31,6 +31,7 @@ class TrainOptions:
     out: Path
     holdout_dirs: list[Path] = field(default_factory=list)
     train_only_dirs: list[Path] = field(default_factory=list)
+    train_fraction: float = 1.0  # train on this share of the training groups (learning curve against data size)
     arch: str = LITE0
     epochs: int = 12
     samples_per_epoch: int = 5500
@@ -286,6 +287,7 @@ def train(opts: TrainOptions) -> dict:
     rng = np.random.default_rng(opts.seed)
     # bad folders fail here, before a log folder or a face detector exists
     splits = data.make_splits(opts.dirs, opts.holdout_dirs, opts.heldout_fraction, opts.seed, opts.train_only_dirs)
+    splits["train"] = data.subsample_groups(splits["train"], opts.train_fraction, opts.seed)
     log_dir = Path(opts.log_dir or Path(__file__).resolve().parents[2] / "runs" / time.strftime("train-%Y%m%d-%H%M%S"))
     log_dir.mkdir(parents=True, exist_ok=True)
     with open(log_dir / "train.log", "a", encoding="utf-8") as fh:  # closed when training raises, too
@@ -428,6 +430,7 @@ def save_model(net, opts: TrainOptions, pcfg: dict, threshold: float, summary: d
         extra={"split": {"seed": opts.seed, "heldout_fraction": opts.heldout_fraction,
                          "heldout_sources": sorted(heldout_sources), "frames_per_video": opts.frames,
                          "val_frames_per_video": opts.val_frames,
+                         "train_fraction": opts.train_fraction,
                          "train_only_sources": sorted({data.source_name(Path(d)) for d in opts.train_only_dirs}),
                          "rule": "by identity group (DFDC pair, FF++ original, person, file); held-out groups "
                                  "alternate val (checkpoint, threshold) / test (reported numbers)"},
