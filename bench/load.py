@@ -14,7 +14,7 @@ Recorded: requests/s, p50/p95 latency per endpoint and overall, the server's pea
 Phase 2 (the app in this process, queue limit --queue-max, over a detector whose occlusion map waits at a
 gate this script opens): one /grid_heatmap request holds the only heavy worker at the gate, --queue-max more
 fill the queue, so the queue is full for certain (not by timing) when the surplus requests are sent. These are
-refused at once with the app's busy message (HTTP 503 carrying app.BUSY_MESSAGE; through gradio_client a
+refused at once with the app's busy message (HTTP 503 carrying webapp.settings.BUSY_MESSAGE; through gradio_client a
 QueueError), while the gate is still shut; once it opens, every accepted request is answered.
 
 Bounded: the requests are counted, every wait has a timeout, the whole run has --time-limit, and the
@@ -374,6 +374,7 @@ def hold_queue_full(detector, queue_max: int = 2, surplus: int = 3, timeout: flo
     from gradio_client import handle_file
 
     import app
+    from webapp.settings import BUSY_MESSAGE
 
     gated = GatedDetector(detector)
     demo = app.build_demo(gated, cache_examples=False, queue_max=queue_max)
@@ -413,9 +414,9 @@ def hold_queue_full(detector, queue_max: int = 2, surplus: int = 3, timeout: flo
     busy = [a for a in refused if a[0] == 503]
     return {"held": held, "gate_shut_while_refused": shut_throughout, "sent": 1 + queue_max + surplus,
             "accepted": len(accepted), "completed": completed, "busy": len(busy),
-            "busy_with_message": sum(app.BUSY_MESSAGE in text for _, text, _ in busy),
+            "busy_with_message": sum(BUSY_MESSAGE in text for _, text, _ in busy),
             "other": [a[:2] for a in [first] + queued + refused if a[0] not in (200, 503)],
-            "busy_answer_s_max": _r(max((s for *_, s in busy), default=None)), "busy_message": app.BUSY_MESSAGE,
+            "busy_answer_s_max": _r(max((s for *_, s in busy), default=None)), "busy_message": BUSY_MESSAGE,
             "gradio_client": client_answer[:200], "queue_max": queue_max}
 
 

@@ -13,6 +13,8 @@ import pytest
 
 from app_support import EXAMPLE_FAKE, EXAMPLE_REAL, EXAMPLE_VIDEO, pick_detector, running_app
 from conftest import ROOT
+from webapp import files, layout, settings
+from webapp import text as webtext
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -142,12 +144,11 @@ def unplayable_video(request, tmp_path_factory, astronaut):
 
 
 def test_a_video_browsers_cannot_play_is_analysed_and_previewed_as_h264(client, unplayable_video, tmp_path):
-    import app
     result = call(client, unplayable_video, 4, api_name="/analyze_video")[4]
     assert result["frames_sampled"] == 4
     if shutil.which("ffprobe") is None:
         pytest.skip("ffprobe missing (apt install ffmpeg)")
-    preview = app.browser_preview(unplayable_video, tmp_path)
+    preview = files.browser_preview(unplayable_video, tmp_path)
     codec = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
                             "stream=codec_name,pix_fmt", "-of", "csv=p=0", preview], capture_output=True, text=True)
     assert codec.stdout.strip() == "h264,yuv420p"
@@ -228,8 +229,8 @@ def test_uploads_are_capped_and_the_queue_limit_is_the_configured_one(det, monke
     import httpx
 
     import app
-    monkeypatch.setattr(app, "QUEUE_MAX_SIZE", 3)
-    monkeypatch.setattr(app, "MAX_FILE_SIZE_MB", 1)
+    monkeypatch.setattr(settings, "QUEUE_MAX_SIZE", 3)
+    monkeypatch.setattr(settings, "MAX_FILE_SIZE_MB", 1)
     with running_app(det) as url:
         for size, ok in ((1024 * 1024 - 1024, True), (1024 * 1024 + 1024, False)):
             big = tmp_path / f"big{size}.png"
@@ -260,23 +261,21 @@ def test_request_folders_are_swept(monkeypatch, tmp_path):
     import os
     import time
 
-    import app
-    monkeypatch.setattr(app, "TMP_ROOT", tmp_path / "root")
-    old = app._workdir()
+    monkeypatch.setattr(files, "TMP_ROOT", tmp_path / "root")
+    old = files.workdir()
     (old / "report.html").write_text("x")
-    past = time.time() - app.KEEP_SECONDS - 10
+    past = time.time() - files.KEEP_SECONDS - 10
     os.utime(old, (past, past))
-    new = app._workdir()
+    new = files.workdir()
     assert not old.exists() and new.is_dir()
 
 
 def test_upload_cap_is_stated_in_the_ui(server):
     import httpx
 
-    import app
     config = httpx.get(f"{server}config", timeout=30).json()
-    assert config.get("max_file_size") == app.MAX_FILE_SIZE_MB * 1024 * 1024
-    assert f"{app.MAX_FILE_SIZE_MB} MB" in json.dumps(config)
+    assert config.get("max_file_size") == settings.MAX_FILE_SIZE_MB * 1024 * 1024
+    assert f"{settings.MAX_FILE_SIZE_MB} MB" in json.dumps(config)
 
 
 def test_the_readme_client_snippets_run(server, tmp_path):
@@ -356,7 +355,7 @@ def test_the_slider_step_keeps_the_default_threshold_and_the_card_states_it(othe
     assert Decimal(repr(slider.value)) % Decimal(repr(slider.step)) == 0, slider.step
     card = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model-card")
     assert "| Decision threshold | 0.558603" in card.value
-    assert app.threshold_step(0.5) == 0.001 and app.threshold_step(0.25) == 0.001
+    assert webtext.threshold_step(0.5) == 0.001 and webtext.threshold_step(0.25) == 0.001
 
 
 def _browser_click(demo, elem_id: str, values: dict):
@@ -398,7 +397,7 @@ def test_the_analyze_button_runs_one_analysis(det, monkeypatch, tmp_path):
     monkeypatch.setattr(det.face_detector, "detect", counting("detect", det.face_detector.detect))
     monkeypatch.setattr(det.network, "predict", counting("classify", det.network.predict))
     monkeypatch.setattr(det.network, "cam_network", counting("cam", det.network.cam_network))
-    upload = Path(shutil.copy(EXAMPLE_FAKE, app._workdir() / EXAMPLE_FAKE.name))
+    upload = Path(shutil.copy(EXAMPLE_FAKE, files.workdir() / EXAMPLE_FAKE.name))
     cam_method = next(b for b in demo.blocks.values() if getattr(b, "label", None) == "CAM method")
     values = {by_id["image-input"]: str(upload), cam_method: "gradcam", by_id["threshold"]: det.threshold}
     outputs, errors = _browser_click(demo, "image-run", values)
@@ -412,7 +411,7 @@ def test_the_analyze_button_runs_one_analysis(det, monkeypatch, tmp_path):
     assert json.loads(Path(rep_json).read_text())["kind"] == "explanation"
 
     calls.update(detect=0, classify=0, cam=0)
-    bad = app._workdir() / "notes.png"
+    bad = files.workdir() / "notes.png"
     bad.write_text("not a picture")
     outputs, errors = _browser_click(demo, "image-run", {**values, by_id["image-input"]: str(bad)})
     assert not outputs and len(errors) == 1 and "not an image this app can read" in errors[0], errors
@@ -444,33 +443,31 @@ def test_cached_examples_are_kept_per_model(det, other_det, monkeypatch, tmp_pat
         assert len(made) == 3 and len({f.parent for f in made}) == 1, made  # image, video, grid examples
         folders.append(made[0].parent)
     assert len(set(folders)) == 3 and all(f.parent == tmp_path / "cache" for f in folders), folders
-    assert folders == [app.example_cache_dir(d) for d in (det, other_det, same_name)]
-    assert app.example_cache_dir(dataclasses.replace(det, folder=None)) is None  # no digest: not cached
+    assert folders == [layout.example_cache_dir(d) for d in (det, other_det, same_name)]
+    assert layout.example_cache_dir(dataclasses.replace(det, folder=None)) is None  # no digest: not cached
 
 
 def test_request_files_live_in_a_private_folder_made_at_start():
     import stat
     import tempfile
 
-    import app
-    assert app.TMP_ROOT != Path(tempfile.gettempdir()) / "deepfake-app"
-    st = app.TMP_ROOT.stat()
-    assert app.TMP_ROOT.is_dir() and stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.getuid()
-    assert app._workdir().parent == app.TMP_ROOT
+    assert files.TMP_ROOT != Path(tempfile.gettempdir()) / "deepfake-app"
+    st = files.TMP_ROOT.stat()
+    assert files.TMP_ROOT.is_dir() and stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.getuid()
+    assert files.workdir().parent == files.TMP_ROOT
 
 
 def test_only_gradio_uploads_and_the_private_folder_are_upload_roots(tmp_path):
     import gradio as gr
     from gradio.utils import get_upload_folder
 
-    import app
-    assert app._upload_roots() == [Path(get_upload_folder()).resolve(), app.TMP_ROOT.resolve()]
+    assert files.upload_roots() == [Path(get_upload_folder()).resolve(), files.TMP_ROOT.resolve()]
     with pytest.raises(gr.Error, match="Only files uploaded"):
-        app._input_path(str(EXAMPLE_REAL), "an image")  # the repo's own examples are not uploads
+        files.input_path(str(EXAMPLE_REAL), "an image")  # the repo's own examples are not uploads
     planted = tmp_path / "planted.png"  # e.g. another user's file in a shared folder
     shutil.copy(EXAMPLE_REAL, planted)
     with pytest.raises(gr.Error, match="Only files uploaded"):
-        app._input_path(str(planted), "an image")
+        files.input_path(str(planted), "an image")
 
 
 @pytest.mark.parametrize("where", ["outside the upload roots", "no path at all", "a directory"])
@@ -478,10 +475,9 @@ def test_the_upload_wrapper_never_passes_on_a_path_gradio_could_not_open(tmp_pat
     import gradio as gr
     from gradio.data_classes import ImageData
 
-    import app
-    comp = app.upload_image()
+    comp = layout.upload_image()
     target = {"outside the upload roots": _write_text(tmp_path / "secret.png", "not an image"),
-              "no path at all": None, "a directory": app.TMP_ROOT}[where]
+              "no path at all": None, "a directory": files.TMP_ROOT}[where]
     with pytest.raises(gr.Error, match="could not be read"):
         comp.preprocess(ImageData(path=None if target is None else str(target)))
 
@@ -490,9 +486,8 @@ def test_the_upload_wrapper_hands_an_unreadable_upload_to_the_package():
     """So the user gets the package's message (what is wrong, what is accepted), not Gradio's."""
     from gradio.data_classes import ImageData
 
-    import app
-    upload = _write_text(app._workdir() / "notes.jpg", "not an image")
-    assert app.upload_image().preprocess(ImageData(path=str(upload))) == str(upload.resolve())
+    upload = _write_text(files.workdir() / "notes.jpg", "not an image")
+    assert layout.upload_image().preprocess(ImageData(path=str(upload))) == str(upload.resolve())
 
 
 def _write_text(path: Path, text: str) -> Path:
@@ -526,7 +521,7 @@ def test_a_video_analysis_keeps_previews_and_decodes_a_frame_again_for_the_grid(
     real = det.analyze_video
     monkeypatch.setattr(det, "analyze_video", lambda *a, **kw: kept.append(kw.get("keep_frames")) or real(*a, **kw))
     fns = {f.api_name: f for f in demo.fns.values()}
-    video = Path(shutil.copy(EXAMPLE_VIDEO, app._workdir() / EXAMPLE_VIDEO.name))
+    video = Path(shutil.copy(EXAMPLE_VIDEO, files.workdir() / EXAMPLE_VIDEO.name))
     out = fns["analyze_video"].fn(str(video), 4, "mean", "leave_one_out", det.threshold, progress=lambda *a, **k: None)
     assert kept == [None] or kept == [False], kept
     gallery, state = out[3], out[-1]

@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from conftest import ROOT, free_port, write_random_detector
+from webapp import files, gradio_compat, settings
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -57,11 +58,29 @@ def test_a_missing_model_folder_is_one_clear_error(tmp_path):
         ["error: 'nowhere' is neither a detector folder nor a Hub repo id (ORG/NAME[@REVISION])"]
 
 
-def test_gradio_cache_is_cleaned_on_a_schedule():
+def test_gradio_cache_is_cleaned_on_a_schedule(monkeypatch):
+    """launch starts the app's own cleaner with DELETE_CACHE (and leaves Gradio's delete_cache task off, which
+    dies on its first error): checked on what launch does, not only on the constants."""
+    import types
+
     import app
-    frequency, age = app.DELETE_CACHE
+    frequency, age = settings.DELETE_CACHE
     assert 0 < frequency <= age <= 24 * 3600
-    assert app.KEEP_SECONDS <= age  # our request folders do not outlive Gradio's copies by much
+    assert files.KEEP_SECONDS <= age  # our request folders do not outlive Gradio's copies by much
+    scheduled, launched = [], []
+    started = threading.Event()
+
+    def schedule(demo, frequency, age):
+        scheduled.append((demo, frequency, age, threading.current_thread().name))
+        started.set()
+
+    monkeypatch.setattr(gradio_compat, "clean_cache_on_schedule", schedule)
+    demo = types.SimpleNamespace(launch=lambda **kw: launched.append(kw) or ("app", "url", "share"))
+    assert app.launch(demo, prevent_thread_lock=True) == ("app", "url", "share")
+    assert started.wait(60)  # a bound against a hang only
+    assert scheduled == [(demo, frequency, age, "gradio-cache-cleaner")]
+    assert "delete_cache" not in launched[0] and launched[0]["prevent_thread_lock"] is True
+    assert launched[0]["max_file_size"] == f"{settings.MAX_FILE_SIZE_MB}mb" and launched[0]["allowed_paths"] == []
 
 
 class _ChangesDuringFirstPass(set):
@@ -105,31 +124,29 @@ def test_cache_cleanup_survives_a_pass_that_races_a_request(tmp_path, clock):
     import datetime as dt
     import types
 
-    import app
     served = tmp_path / "served.png"
     served.write_bytes(b"x")
     files = _ChangesDuringFirstPass({str(served)})
     demo = types.SimpleNamespace(blocks={}, temp_file_sets=[files], is_running=True)
     clock.at = _made(served) + dt.timedelta(seconds=3)
-    assert app.clean_cache_once(demo, 2) is False and served.exists()  # raced a request: nothing lost
+    assert gradio_compat.clean_cache_once(demo, 2) is False and served.exists()  # raced a request: nothing lost
     clock.at = _made(served) + dt.timedelta(seconds=1)
-    assert app.clean_cache_once(demo, 2) is True and served.exists() and files == {str(served)}  # young: kept
+    assert gradio_compat.clean_cache_once(demo, 2) is True and served.exists() and files == {str(served)}  # young: kept
     clock.at = _made(served) + dt.timedelta(seconds=3)
-    assert app.clean_cache_once(demo, 2) is True and not served.exists() and files == set()
+    assert gradio_compat.clean_cache_once(demo, 2) is True and not served.exists() and files == set()
 
 
 def test_the_schedule_keeps_young_files_and_removes_everything_at_close(tmp_path, clock, monkeypatch):
     import datetime as dt
     import types
 
-    import app
     young = tmp_path / "young.png"
     young.write_bytes(b"x")
     clock.at = _made(young) + dt.timedelta(seconds=1)
     demo = types.SimpleNamespace(blocks={}, temp_file_sets=[{str(young)}], is_running=True)
     passes = []
     two_passes = threading.Event()
-    real_pass = app.clean_cache_once
+    real_pass = gradio_compat.clean_cache_once
 
     def counted(d, age):
         passes.append(age)
@@ -137,8 +154,8 @@ def test_the_schedule_keeps_young_files_and_removes_everything_at_close(tmp_path
             two_passes.set()
         return real_pass(d, age)
 
-    monkeypatch.setattr(app, "clean_cache_once", counted)
-    worker = threading.Thread(target=app._clean_cache_on_schedule, args=(demo, 0.05, 3600), daemon=True)
+    monkeypatch.setattr(gradio_compat, "clean_cache_once", counted)
+    worker = threading.Thread(target=gradio_compat.clean_cache_on_schedule, args=(demo, 0.05, 3600), daemon=True)
     worker.start()
     assert two_passes.wait(60)  # a bound against a hang only
     assert young.exists() and passes[:2] == [3600, 3600]  # younger than the age: kept while the server runs

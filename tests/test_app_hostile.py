@@ -18,6 +18,7 @@ from PIL import Image
 
 from app_support import EXAMPLE_FAKE, EXAMPLE_REAL, pick_detector, running_demo
 from conftest import ROOT
+from webapp import files, gradio_compat, settings
 from synth import write_video
 
 pytestmark = pytest.mark.timeout(300)
@@ -33,10 +34,9 @@ IMAGE_APIS = ("/predict_image", "/explain_image", "/grid_heatmap")
 def served(random_model_dir, tmp_path_factory):
     """(detector, Blocks, URL) of the app with its request folders in a test folder and a sentinel in the
     server's environment."""
-    import app
     det, folder = pick_detector(random_model_dir)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(app, "TMP_ROOT", tmp_path_factory.mktemp("app-tmp") / "deepfake-app")
+        mp.setattr(files, "TMP_ROOT", tmp_path_factory.mktemp("app-tmp") / "deepfake-app")
         mp.setenv("DEEPFAKE_SECRET_SENTINEL", SENTINEL)
         with running_demo(det, folder) as (demo, url):
             yield det, demo, url
@@ -85,8 +85,7 @@ def served_text(out) -> str:
 
 def assert_clean(text: str):
     """No server path, environment value or traceback."""
-    import app
-    for needle in (str(ROOT), *map(str, app._upload_roots()), SENTINEL, "Traceback", 'File "'):
+    for needle in (str(ROOT), *map(str, files.upload_roots()), SENTINEL, "Traceback", 'File "'):
         assert needle not in text, needle
 
 
@@ -344,14 +343,13 @@ def _same(a, b):
 def test_request_folders_stay_bounded_over_many_requests(client, tmp_path, face, monkeypatch):
     """50 requests with a zero keep time: each request's folder is swept by the next, so the temp folder
     holds at most a couple of folders, not 50."""
-    import app
-    monkeypatch.setattr(app, "KEEP_SECONDS", 0)
+    monkeypatch.setattr(files, "KEEP_SECONDS", 0)
     small = tmp_path / "small.png"
     Image.fromarray(cv2.resize(face, (96, 96))).save(small)
     counts = []
     for _ in range(50):
         call(client, small)
-        counts.append(sum(1 for _ in app.TMP_ROOT.iterdir()))
+        counts.append(sum(1 for _ in files.TMP_ROOT.iterdir()))
     assert max(counts[5:]) <= 2, counts
 
 
@@ -366,7 +364,6 @@ def test_gradio_cache_files_of_a_request_go_once_older_than_the_age(client, serv
     from gradio import route_utils
     from gradio.utils import get_upload_folder
 
-    import app
     demo = served[1]
     assert any(t.name == "gradio-cache-cleaner" and t.is_alive() for t in threading.enumerate())
     path = tmp_path / f"scheduled-{uuid.uuid4().hex[:12]}.png"  # names this run's files in the cache
@@ -376,7 +373,7 @@ def test_gradio_cache_files_of_a_request_go_once_older_than_the_age(client, serv
     mine = [p for p in Path(get_upload_folder()).rglob(f"{path.stem}*") if p.is_file()]
     assert len(mine) >= 4, mine  # the upload, the faces picture and the two reports served
     made = [dt.datetime.fromtimestamp(p.lstat().st_ctime) for p in mine]
-    age = app.DELETE_CACHE[1]
+    age = settings.DELETE_CACHE[1]
 
     class Clock(dt.datetime):
         at = min(made) + dt.timedelta(seconds=age - 1)
@@ -386,9 +383,9 @@ def test_gradio_cache_files_of_a_request_go_once_older_than_the_age(client, serv
             return cls.at
 
     monkeypatch.setattr(route_utils, "datetime", Clock)
-    assert app.clean_cache_once(demo, age) and all(p.exists() for p in mine)  # younger than the age: kept
+    assert gradio_compat.clean_cache_once(demo, age) and all(p.exists() for p in mine)  # younger than the age: kept
     Clock.at = max(made) + dt.timedelta(seconds=age + 1)
-    assert app.clean_cache_once(demo, age)
+    assert gradio_compat.clean_cache_once(demo, age)
     assert not any(p.exists() for p in mine), [str(p) for p in mine if p.exists()]
 
 

@@ -1,0 +1,225 @@
+"""The Blocks app: components and events only (what each event does is in handlers)."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import json
+import os
+import re
+from pathlib import Path
+
+import gradio as gr
+
+from deepfake import __version__, explain, media, render, report
+
+from . import files, gradio_compat, handlers as h, settings
+from .settings import (BUSY_MESSAGE, EXAMPLES, GRID_DEFAULT, HEAVY_CONCURRENCY, IMAGE_TYPES, LIGHT_CONCURRENCY, ROOT,
+                       VIDEO_TYPES)
+from .text import model_markdown, read_card, threshold_step
+
+
+def bind(fn, det):
+    """fn(det, ...) as an event function of the other arguments, whose threshold defaults to the detector's
+    own: Gradio reads the parameters (names and defaults are what the API shows) from the signature."""
+    sig = inspect.signature(fn)
+    params = [p.replace(default=float(det.threshold)) if p.name == "threshold" else p
+              for p in list(sig.parameters.values())[1:]]
+
+    @functools.wraps(fn)
+    def event(*args, **kwargs):
+        return fn(det, *args, **kwargs)
+
+    event.__signature__ = sig.replace(parameters=params)
+    return event
+
+
+def upload_image(**kwargs) -> gr.Image:
+    """gr.Image whose file reaches the app unchanged (image_mode=None: no re-encoding, 16-bit and alpha
+    kept), and whose unreadable uploads reach the package too, so the user gets its clear message rather
+    than a generic error; but only an upload (a file under files.upload_roots), never whatever path the
+    payload names."""
+    def unreadable(payload):
+        real = files.uploaded(getattr(payload, "path", None))
+        if real is None:
+            raise gr.Error("The image could not be read. Please upload it again.") from None
+        return str(real)
+
+    return gradio_compat.lenient_preprocess(gr.Image(type="filepath", image_mode=None, **kwargs), unreadable)
+
+
+def upload_button(**kwargs) -> gr.UploadButton:
+    """A file picker for every image format the package reads, matched by extension: the image widget takes
+    what the browser calls image/* and cannot show HEIC, so an iPhone photo may never reach it."""
+    return gr.UploadButton(file_types=IMAGE_TYPES, file_count="single", type="filepath", size="sm", **kwargs)
+
+
+def report_outputs():
+    """(JSON report file, HTML report file, result JSON) components, in a tab's layout."""
+    with gr.Row():
+        rep_json = gr.File(label="Report (JSON)", interactive=False, height=90)
+        rep_html = gr.File(label="Report (HTML)", interactive=False, height=90)
+    return rep_json, rep_html, gr.JSON(label="Result", open=False, max_height=320)
+
+
+def example_cache_dir(det) -> Path | None:
+    """This detector's own folder of cached example outputs, keyed by everything an output depends on: model
+    id, revision, digests of its weights and config, face detector, package version. So no other model's
+    cached verdicts are ever served. None (examples not cached) when there are no weights to digest."""
+    weights = Path(det.folder) / "model.safetensors" if det.folder else None
+    if weights is None or not weights.is_file():
+        return None
+    fd = det.face_detector
+    key = json.dumps([det.model_id, det.revision, report.sha256_file(weights), det.config.raw, fd.name,
+                      str(fd.source), __version__], sort_keys=True, default=str)
+    base = Path(os.environ.get("GRADIO_EXAMPLES_CACHE") or ROOT / ".gradio" / "cached_examples")
+    name = re.sub(r"[^\w.-]+", "_", f"{det.model_id}-{fd.name}")[:80]
+    return base / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def examples(names, inputs, outputs, fn, cache: bool, label="Examples (made by this project)"):
+    """The project's own example files that exist, cached lazily (on first use) when cache is True."""
+    found = [str(EXAMPLES / n) for n in names if (EXAMPLES / n).is_file()]
+    if found:
+        gr.Examples([[f] for f in found], inputs=[inputs], outputs=outputs, fn=fn, cache_examples=cache,
+                    cache_mode="lazy" if cache else None, label=label)
+
+
+def build_demo(detector, *, card_folder=None, cache_examples: bool = True, queue_max: int | None = None) -> gr.Blocks:
+    """The Blocks app over one loaded detector (tests pass a small one). The model card is read from
+    card_folder, by default the detector's own folder; queue_max defaults to settings.QUEUE_MAX_SIZE (read
+    at each call, as are the upload limit's labels)."""
+    det = detector
+    default_threshold = float(det.threshold)
+    card = model_markdown(det, read_card(card_folder or det.folder))
+    cache_dir = example_cache_dir(det) if cache_examples else None
+    cache_examples = cache_dir is not None
+    analyze_image, predict_image, explain_image, analyze_video, grid_heatmap, video_example = (
+        bind(fn, det) for fn in (h.analyze_image, h.predict_image, h.explain_image, h.analyze_video,
+                                 h.grid_heatmap, h.video_example))
+
+    # Gradio's cache is cleaned by gradio_compat.start_cleaner (started by app.launch), not by delete_cache=.
+    with gradio_compat.examples_cached_in(cache_dir), gr.Blocks(title="Explainable deepfake detector") as demo:
+        gr.Markdown(
+            "# Explainable deepfake detector\n"
+            "Finds faces, estimates how likely each is manipulated (face swap / blending artefacts), and "
+            "shows **why**: Grad-CAM maps, grid occlusion heatmaps, and per-frame timelines for videos. "
+            f"Uploads up to **{settings.MAX_FILE_SIZE_MB} MB**. Images: {media.ACCEPTED_IMAGES}. "
+            f"Videos: {media.ACCEPTED_VIDEOS}. The result is an estimate, not proof - see the Model tab.")
+        threshold = gr.Slider(0.0, 1.0, value=default_threshold, step=threshold_step(default_threshold),
+                              label="Decision threshold (FAKE when fake probability >= threshold)",
+                              info=f"Default {render.threshold_text(default_threshold)} from the model config; "
+                                   "shared by all tabs.", elem_id="threshold")
+        with gr.Tabs() as tabs:
+            # ------------------------------------------------------ image
+            with gr.Tab("Image", id="image"):
+                with gr.Row():
+                    with gr.Column():
+                        img_in = upload_image(sources=["upload", "webcam", "clipboard"], elem_id="image-input",
+                                              label=f"Image (max {settings.MAX_FILE_SIZE_MB} MB)")
+                        img_file = upload_button(label="Or pick an image file (any accepted format, e.g. iPhone "
+                                                       "HEIC, AVIF)", elem_id="image-file")
+                        cam_method = gr.Dropdown(list(explain.CAM_METHODS), value="gradcam", label="CAM method")
+                        img_btn = gr.Button("Analyze", variant="primary", elem_id="image-run")
+                    with gr.Column():
+                        img_verdict = gr.Markdown(label="Verdict", elem_id="image-verdict")
+                        img_faces = gr.Image(label="Faces (red FAKE, green REAL)", format="png",
+                                             interactive=False, elem_id="image-faces")
+                        img_cam = gr.Image(label="CAM of the fake output (probability written on each map)",
+                                           format="png", interactive=False, elem_id="image-cam")
+                img_rep_json, img_rep_html, img_json = report_outputs()
+                img_outputs = [img_verdict, img_faces, img_cam, img_json, img_rep_json, img_rep_html]
+                examples(["astronaut.png", "astronaut_sbi_fake.png"], img_in, img_outputs, analyze_image,
+                         cache_examples)
+            # ------------------------------------------------------ video
+            with gr.Tab("Video", id="video"):
+                with gr.Row():
+                    with gr.Column():
+                        vid_in = gr.File(file_types=VIDEO_TYPES, elem_id="video-input",
+                                         label=f"Video (max {settings.MAX_FILE_SIZE_MB} MB; any codec: a "
+                                               "browser-playable preview is made)")
+                        vid_preview = gr.Video(label="Preview (H.264)", interactive=False, height=320,
+                                               elem_id="video-preview")
+                        n_frames = gr.Slider(1, media.MAX_SAMPLED_FRAMES, value=32, step=1,
+                                             label="Frames to sample (evenly spaced)")
+                        aggregation = gr.Radio(["mean", "confident"], value="mean", label="Video score",
+                                               info="mean over frames with a face, or the DFDC winner's "
+                                                    "'confident' strategy")
+                        vid_btn = gr.Button("Analyze video", variant="primary", elem_id="video-run")
+                    with gr.Column():
+                        vid_verdict = gr.Markdown(label="Verdict", elem_id="video-verdict")
+                        vid_timeline = gr.Image(label="Timeline: fake probability per sampled frame", format="png",
+                                                show_label=False, interactive=False, elem_id="video-timeline")
+                        importance = gr.Radio([("leave-one-out", "leave_one_out"), ("blank frame", "blank")],
+                                              value="leave_one_out", label="Frame importance method")
+                        vid_importance = gr.Image(label="Frame importance", format="png", interactive=False,
+                                                  show_label=False, elem_id="video-importance")
+                vid_gallery = gr.Gallery(label="Sampled frames (select one, then send it to Grid heatmap)",
+                                         columns=8, height=420, elem_id="video-gallery")
+                to_grid = gr.Button("Grid heatmap of the selected frame", size="sm")
+                vid_rep_json, vid_rep_html, vid_json = report_outputs()
+                vid_state = gr.State(None)
+                vid_index = gr.State(None)
+                vid_outputs = [vid_verdict, vid_timeline, vid_importance, vid_gallery, vid_json, vid_rep_json,
+                               vid_rep_html, vid_state]
+                examples(["astronaut_sbi.mp4"], vid_in, vid_outputs[:-1], video_example, cache_examples,
+                         "Example (made by this project: the middle third of the frames is self-blended)")
+            # ------------------------------------------------------ grid heatmap
+            with gr.Tab("Grid heatmap", id="grid"):
+                with gr.Row():
+                    with gr.Column():
+                        grid_in = upload_image(format="png", sources=["upload", "clipboard"],
+                                               label=f"Image or a frame sent from the Video tab (max "
+                                                     f"{settings.MAX_FILE_SIZE_MB} MB)", elem_id="grid-input")
+                        grid_file = upload_button(label="Or pick an image file (e.g. HEIC, AVIF)", elem_id="grid-file")
+                        grid_size = gr.Slider(explain.GRID_MIN, explain.GRID_MAX, value=GRID_DEFAULT, step=1,
+                                              label="Grid size G (G x G cells; cost grows with G squared)")
+                        with gr.Row():
+                            g4 = gr.Button("4 x 4", size="sm")
+                            g16 = gr.Button("16 x 16", size="sm")
+                        baseline = gr.Radio(list(explain.OCCLUSION_BASELINES), value="mean",
+                                            label="Occlusion baseline (what replaces each cell)")
+                        grid_btn = gr.Button("Compute heatmap", variant="primary", elem_id="grid-run")
+                    with gr.Column():
+                        grid_verdict = gr.Markdown(label="Verdict", elem_id="grid-verdict")
+                        grid_img = gr.Image(label="Occlusion heatmap (red: cell pushes toward FAKE)", format="png",
+                                            show_label=False, interactive=False, elem_id="grid-heatmap")
+                        grid_csv = gr.File(label="Raw grid (CSV)", interactive=False, height=90)
+                grid_rep_json, grid_rep_html, grid_json = report_outputs()
+                grid_outputs = [grid_verdict, grid_img, grid_json, grid_csv, grid_rep_json, grid_rep_html]
+                examples(["astronaut_sbi_fake.png", "astronaut.png"], grid_in, grid_outputs, grid_heatmap,
+                         cache_examples)
+            # ------------------------------------------------------ model
+            with gr.Tab("Model", id="model"):
+                gr.Markdown(card, elem_id="model-card")
+
+        # ------------------------------------------------------------------ events
+        # One click, one analysis: the CAM analysis also gives the verdict and the face boxes.
+        img_btn.click(analyze_image, [img_in, cam_method, threshold], img_outputs, api_visibility="private",
+                      concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy")
+        # The documented API endpoints, on no UI trigger (gr.on with no triggers: called by clients only).
+        gr.on([], predict_image, [img_in, threshold], [img_verdict, img_faces, img_json, img_rep_json, img_rep_html],
+              api_name="predict_image", concurrency_limit=LIGHT_CONCURRENCY, concurrency_id="light")
+        gr.on([], explain_image, [img_in, cam_method, threshold],
+              [img_verdict, img_cam, img_json, img_rep_json, img_rep_html], api_name="explain_image",
+              concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy")
+        img_file.upload(h.as_image_input, [img_file], [img_in], api_visibility="private", queue=False)
+        grid_file.upload(h.as_image_input, [grid_file], [grid_in], api_visibility="private", queue=False)
+        vid_in.upload(h.video_preview, [vid_in], [vid_preview], api_visibility="private", concurrency_limit=1,
+                      concurrency_id="preview")
+        vid_in.clear(lambda: None, None, [vid_preview], api_visibility="private", queue=False)
+        vid_btn.click(analyze_video, [vid_in, n_frames, aggregation, importance, threshold], vid_outputs,
+                      api_name="analyze_video", concurrency_id="heavy", concurrency_limit=HEAVY_CONCURRENCY)
+        importance.change(h.rerender_importance, [vid_state, importance], [vid_importance], api_visibility="private",
+                          queue=False)
+        vid_gallery.select(h.pick_frame, [vid_state], [vid_index], api_visibility="private", queue=False)
+        to_grid.click(h.frame_to_grid, [vid_state, vid_index], [grid_in, tabs], api_visibility="private")
+        g4.click(lambda: 4, None, [grid_size], api_visibility="private", queue=False)
+        g16.click(lambda: 16, None, [grid_size], api_visibility="private", queue=False)
+        grid_btn.click(grid_heatmap, [grid_in, grid_size, baseline, threshold], grid_outputs,
+                       api_name="grid_heatmap", concurrency_id="heavy", concurrency_limit=HEAVY_CONCURRENCY)
+
+    demo.queue(max_size=settings.QUEUE_MAX_SIZE if queue_max is None else queue_max,
+               default_concurrency_limit=1)
+    gradio_compat.set_busy_message(demo, BUSY_MESSAGE)
+    return demo
