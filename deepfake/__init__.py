@@ -1,5 +1,6 @@
-"""Explainable deepfake detection: faces -> crops -> timm detector -> verdicts, Grad-CAM, occlusion maps,
-per-frame video analysis.
+"""Explainable deepfake detection: the public API (load_detector, Detector, typed results, errors).
+
+Faces -> crops -> timm detector -> verdicts, Grad-CAM, occlusion maps, per-frame video analysis.
 
     from deepfake import load_detector
     det = load_detector()                 # bundled model, or $DEEPFAKE_MODEL, or load_detector("ORG/NAME@rev")

@@ -1,4 +1,4 @@
-"""`python -m deepfake predict | train | evaluate | push`.
+"""The command line: `python -m deepfake predict | train | evaluate | threshold | push`.
 
 predict prints one JSON object per input file per line on stdout; progress and warnings go to stderr.
 """
@@ -11,15 +11,27 @@ import os
 import sys
 from pathlib import Path
 
+from PIL import Image
+from tqdm import tqdm
+
+from . import render
+from .detector import DEFAULT_FRAMES, load_detector
 from .errors import DeepfakeError
+from .explain import CAM_METHODS
+from .media import is_media_name, load_image, media_kind, unsupported_reason
+from .video import AGGREGATIONS
+
+try:
+    from .train.commands import register as register_training
+except ImportError as exc:  # training extras missing: predict still works
+    logging.getLogger(__name__).debug("training commands unavailable: %s", exc)
+    register_training = None
 
 
 def collect_inputs(paths: list[str]) -> tuple[list[Path], int]:
     """(files to answer, files skipped): files as given, and every file below a directory (recursive,
     sorted) whose name is an image's or a video's, read by the package or not (those get an error line).
     Other files below a directory are only counted."""
-    from .media import is_media_name
-
     files, skipped = [], 0
     for p in paths:
         path = Path(p)
@@ -37,11 +49,6 @@ def collect_inputs(paths: list[str]) -> tuple[list[Path], int]:
 
 def _write_explanations(det, path: Path, result, outdir: Path, args) -> dict:
     """Grad-CAM and grid-heatmap PNGs (images), frame-importance JSON (videos). Returns written names."""
-    from PIL import Image
-
-    from . import render
-    from .media import load_image
-
     outdir.mkdir(parents=True, exist_ok=True)
     stem = path.stem
     written = {}
@@ -67,11 +74,6 @@ def _write_explanations(det, path: Path, result, outdir: Path, args) -> dict:
 
 
 def cmd_predict(args) -> int:
-    from tqdm import tqdm
-
-    from . import load_detector
-    from .media import media_kind, unsupported_reason
-
     try:
         det = load_detector(args.model, face_detector=args.face_detector)
     except DeepfakeError as exc:
@@ -105,10 +107,6 @@ def cmd_predict(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .detector import DEFAULT_FRAMES
-    from .explain import CAM_METHODS
-    from .video import AGGREGATIONS
-
     parser = argparse.ArgumentParser(prog="python -m deepfake", description="Explainable deepfake detection.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("predict", help="analyse images and videos; one JSON line per file")
@@ -125,12 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cam-method", choices=list(CAM_METHODS), default="gradcam")
     p.add_argument("--grid", type=int, default=8, help="grid size of the occlusion heatmap (2-32)")
     p.set_defaults(func=cmd_predict)
-    try:
-        from .train.commands import register
-    except ImportError as exc:  # training extras missing: predict still works
-        logging.getLogger(__name__).debug("training commands unavailable: %s", exc)
-    else:
-        register(sub)
+    if register_training is not None:
+        register_training(sub)
     return parser
 
 

@@ -1,29 +1,69 @@
-"""The Detector: faces -> crops -> network -> typed results, plus explanations and video analysis.
-Every front end (app, CLI, Python API, tests, benchmarks) goes through these methods."""
+"""The Detector: one scoring step (image -> faces -> crops -> probabilities) and the typed results built on it.
+
+Verdicts, Grad-CAM, occlusion and video analysis all score through `_find` + `Network.predict`; every front
+end (app, CLI, Python API, tests, benchmarks) goes through these methods.
+"""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from . import explain, media, video
+from .crop import crop_face, whole_image_crop
 from .errors import InputError
-from .faces import Face, FaceDetector, crop_face, load_face_detector
+from .faces import Face, FaceDetector, load_face_detector
 from .hub import resolve_source
 from .model import DEFAULT_BATCH, Network
-from .results import (NO_FACE, CamResult, FaceCam, FaceResult, FrameResult, ImageResult, OcclusionResult,
+from .results import (CamResult, FaceCam, FaceResult, FrameResult, ImageResult, OcclusionResult, Provenance,
                       VideoResult, label_for)
 
 DEFAULT_FRAMES = 32
+WHOLE_IMAGE_WARNING = ("No face detected: the whole image was scored, as requested. The detector was trained "
+                       "on face crops, so this score is less reliable.")
 
 
 def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000.0, 2)
+
+
+def _max_or_none(probs: np.ndarray) -> float | None:
+    """The verdict's probability: the highest over faces (None when there is none)."""
+    return float(probs.max()) if len(probs) else None
+
+
+def face_results(faces, boxes, probs, threshold: float) -> tuple[FaceResult, ...]:
+    """The FaceResult of each scored face (the only place one is built)."""
+    return tuple(FaceResult(tuple(int(v) for v in f.box), tuple(int(v) for v in b), f.score, float(p),
+                            label_for(p, threshold)) for f, b, p in zip(faces, boxes, probs))
+
+
+@dataclass(frozen=True)
+class Scored:
+    """An image through the scoring step: the faces found, each one's crop and crop box, and the network's fake
+    probability of each crop. With no face and whole_image=True: one crop of the whole image and no face."""
+    faces: tuple[Face, ...]
+    crops: list[np.ndarray]
+    boxes: list[tuple[int, int, int, int]]
+    probs: np.ndarray
+    timings_ms: dict  # face_detection, classification, total
+
+    @property
+    def whole_image(self) -> bool:
+        return bool(self.crops) and not self.faces
+
+    @property
+    def face_boxes(self) -> list[tuple[int, int, int, int]]:
+        """(x, y, w, h) of each crop's face; of the whole image when it was scored whole."""
+        if self.whole_image:
+            x0, y0, x1, y1 = self.boxes[0]
+            return [(x0, y0, x1 - x0, y1 - y0)]
+        return [tuple(int(v) for v in f.box) for f in self.faces]
 
 
 @dataclass
@@ -57,13 +97,52 @@ class Detector:
         fd = (self.face_detector.warning,) if self.face_detector.warning else ()
         return self.warnings + fd
 
-    def _crops(self, rgb: np.ndarray, faces: list[Face]):
+    @property
+    def provenance(self) -> Provenance:
+        """The face detector, model, revision and load warnings every result states."""
+        return Provenance(self.face_detector.name, self.model_id, self.revision, self.load_warnings)
+
+    def _crops(self, rgb: np.ndarray, faces) -> tuple[list[np.ndarray], list[tuple[int, int, int, int]]]:
+        """(crops, crop boxes) of the faces, by the model's crop recipe."""
         pairs = [crop_face(rgb, f.box, self.config.crop) for f in faces]
         return [c for c, _ in pairs], [b for _, b in pairs]
 
     def _whole_crop(self, rgb: np.ndarray):
-        size = self.config.crop.size
-        return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA), (0, 0, rgb.shape[1], rgb.shape[0])
+        """(crop, crop box) of the whole image (kept for bench/run.py, which calls it)."""
+        return whole_image_crop(rgb, self.config.crop)
+
+    def _find(self, rgb: np.ndarray) -> tuple[tuple[Face, ...], list[np.ndarray], list]:
+        """The first half of the scoring step: (faces, their crops, their crop boxes)."""
+        faces = tuple(self.face_detector.detect(rgb))
+        return (faces, *self._crops(rgb, faces))
+
+    def _score(self, rgb: np.ndarray, whole_image: bool = False) -> Scored:
+        """The scoring step: faces, crops and each crop's fake probability (the whole image, when asked, if
+        there is no face). Video scoring runs its two halves apart, to batch crops across frames."""
+        t0 = time.perf_counter()
+        faces, crops, boxes = self._find(rgb)
+        t_find = _ms(t0)
+        if not faces and whole_image:
+            crop, box = self._whole_crop(rgb)
+            crops, boxes = [crop], [box]
+        t1 = time.perf_counter()
+        probs = self.network.predict(crops)
+        return Scored(faces, crops, boxes, probs, {"face_detection": t_find, "classification": _ms(t1),
+                                                   "total": _ms(t0)})
+
+    def _load_and_score(self, image, threshold: float | None, whole_image: bool):
+        """(RGB array, checked threshold, Scored) of an image argument."""
+        rgb = media.load_image(image)
+        threshold = self._threshold(threshold)
+        return rgb, threshold, self._score(rgb, whole_image)
+
+    def _image_result(self, rgb: np.ndarray, s: Scored, threshold: float, **timings: float) -> ImageResult:
+        p = _max_or_none(s.probs)
+        return ImageResult(
+            label=label_for(p, threshold), fake_probability=p, threshold=threshold,
+            faces=face_results(s.faces, s.boxes, s.probs, threshold), scored_whole_image=s.whole_image,
+            width=int(rgb.shape[1]), height=int(rgb.shape[0]), timings_ms=dict(s.timings_ms, **timings),
+            **self.provenance.fields(*([WHOLE_IMAGE_WARNING] if s.whole_image else [])))
 
     def warm_up(self) -> None:
         """One forward pass and one face detection, so the first request is not the slow one."""
@@ -71,66 +150,33 @@ class Detector:
         self.face_detector.detect(np.zeros((64, 64, 3), np.uint8))
 
     # ------------------------------------------------------------------------------------ images
-    def _score_image(self, rgb: np.ndarray, threshold: float, whole_image: bool):
-        """(ImageResult, crops, crop boxes) for an RGB array."""
-        t0 = time.perf_counter()
-        faces = self.face_detector.detect(rgb)
-        t_detect = _ms(t0)
-        t1 = time.perf_counter()
-        crops, boxes = self._crops(rgb, faces)
-        scored_whole = False
-        warnings = self.load_warnings
-        if not faces and whole_image:
-            crop, box = self._whole_crop(rgb)
-            crops, boxes, scored_whole = [crop], [box], True
-            warnings += ("No face detected: the whole image was scored, as requested. The detector was "
-                         "trained on face crops, so this score is less reliable.",)
-        probs = self.network.predict(crops)
-        t_classify = _ms(t1)
-        face_results = tuple(
-            FaceResult(tuple(int(v) for v in f.box), tuple(int(v) for v in b), f.score, float(p), label_for(p, threshold))
-            for f, b, p in zip(faces, boxes, probs))
-        prob = float(probs.max()) if len(probs) else None
-        result = ImageResult(
-            label=label_for(prob, threshold), fake_probability=prob, threshold=threshold, faces=face_results,
-            scored_whole_image=scored_whole, face_detector=self.face_detector.name, model_id=self.model_id,
-            model_revision=self.revision, width=int(rgb.shape[1]), height=int(rgb.shape[0]),
-            timings_ms={"face_detection": t_detect, "classification": t_classify, "total": _ms(t0)},
-            warnings=warnings)
-        return result, crops, boxes
-
     def analyze_image(self, image, *, threshold: float | None = None, whole_image: bool = False) -> ImageResult:
         """Verdict for an image (path, bytes, PIL image or array). NO_FACE when no face is found,
         unless whole_image=True, which scores the whole image and says so."""
-        rgb = media.load_image(image)
-        return self._score_image(rgb, self._threshold(threshold), whole_image)[0]
+        rgb, threshold, s = self._load_and_score(image, threshold, whole_image)
+        return self._image_result(rgb, s, threshold)
 
     def grad_cam(self, image, method: str = "gradcam", *, threshold: float | None = None,
                  whole_image: bool = False) -> CamResult:
         """CAM of the fake output on each face crop, pasted back onto the full image."""
         if method.lower() not in explain.CAM_METHODS:
             raise InputError(f"Unknown CAM method '{method}'. Choose one of: {', '.join(explain.CAM_METHODS)}.")
-        rgb = media.load_image(image)
-        result, crops, boxes = self._score_image(rgb, self._threshold(threshold), whole_image)
-        if not crops:
-            return CamResult(method, self.config.label_names[self.config.fake_index], result, (),
+        method = method.lower()
+        rgb, threshold, s = self._load_and_score(image, threshold, whole_image)
+        target = self.config.label_names[self.config.fake_index]
+        if not s.crops:
+            return CamResult(method, target, self._image_result(rgb, s, threshold), (),
                              np.zeros(rgb.shape[:2], np.float32))
         t0 = time.perf_counter()
-        x = self.network.preprocess(crops)
+        x = self.network.preprocess(s.crops)
         net, lock = self.network.cam_network()
         with lock:  # hooks live on a private copy; one CAM at a time on it
             maps = explain.cam_maps(net, explain.get_module(net, self.network.cam_layer_name()), x,
                                     self.config.fake_index, method, flip=self.config.test_time_flip)
-        heatmap = explain.paste_maps(list(maps), boxes, rgb.shape)
-        faces = []
-        probs = [f.fake_probability for f in result.faces] or [result.fake_probability]
-        for m, box, p in zip(maps, boxes, probs):
-            x0, y0, x1, y1 = box
-            fb = next((f.box for f in result.faces if tuple(f.crop_box) == tuple(box)), (x0, y0, x1 - x0, y1 - y0))
-            faces.append(FaceCam(fb, box, float(p), explain.peak_xy(m, box), m))
-        timings = dict(result.timings_ms, cam=_ms(t0))
-        result = _replace(result, timings_ms=timings)
-        return CamResult(method.lower(), self.config.label_names[self.config.fake_index], result, tuple(faces), heatmap)
+        faces = tuple(FaceCam(fb, box, float(p), explain.peak_xy(m, box), m)
+                      for m, box, p, fb in zip(maps, s.boxes, s.probs, s.face_boxes))
+        heatmap = explain.paste_maps(list(maps), s.boxes, rgb.shape)
+        return CamResult(method, target, self._image_result(rgb, s, threshold, cam=_ms(t0)), faces, heatmap)
 
     def occlusion_map(self, image, grid: int = 8, baseline: str = "mean", *, face: int = 0,
                       threshold: float | None = None, whole_image: bool = False) -> OcclusionResult:
@@ -140,17 +186,16 @@ class Detector:
         if baseline not in explain.OCCLUSION_BASELINES:
             raise InputError(f"Unknown occlusion baseline '{baseline}'. Choose one of: "
                              f"{', '.join(explain.OCCLUSION_BASELINES)}.")
-        rgb = media.load_image(image)
-        result, crops, boxes = self._score_image(rgb, self._threshold(threshold), whole_image)
-        if not crops:
+        rgb, threshold, s = self._load_and_score(image, threshold, whole_image)
+        if not s.crops:
             raise InputError("No face detected, so there is no face crop to occlude.")
-        if not 0 <= face < len(crops):
-            raise InputError(f"Face index {face} out of range: {len(crops)} face(s) found.")
+        if not 0 <= face < len(s.crops):
+            raise InputError(f"Face index {face} out of range: {len(s.crops)} face(s) found.")
         t0 = time.perf_counter()
-        x = self.network.preprocess([crops[face]])
+        x = self.network.preprocess([s.crops[face]])
         p0, changes = explain.occlusion_changes(self.network.probabilities, x, grid, baseline)
-        result = _replace(result, timings_ms=dict(result.timings_ms, occlusion=_ms(t0)))
-        return OcclusionResult(int(grid), baseline, p0, changes, tuple(boxes[face]), result, crops[face])
+        result = self._image_result(rgb, s, threshold, occlusion=_ms(t0))
+        return OcclusionResult(int(grid), baseline, p0, changes, tuple(s.boxes[face]), result, s.crops[face])
 
     # ------------------------------------------------------------------------------------ video
     def blank_probability(self) -> float:
@@ -178,10 +223,8 @@ class Detector:
         frame_p, frame_faces = [], []
         for faces, boxes, start in scan.per_frame:
             fp = probs[start:start + len(faces)]
-            frame_faces.append(tuple(
-                FaceResult(tuple(int(v) for v in f.box), tuple(int(v) for v in b), f.score, float(p), label_for(p, threshold))
-                for f, b, p in zip(faces, boxes, fp)))
-            frame_p.append(float(fp.max()) if len(fp) else None)
+            frame_faces.append(face_results(faces, boxes, fp, threshold))
+            frame_p.append(_max_or_none(fp))
         sampled = scan.sampled
         has_face = np.array([p is not None for p in frame_p], dtype=bool)
         scored = np.array([p for p in frame_p if p is not None], dtype=np.float64)
@@ -197,22 +240,19 @@ class Detector:
             FrameResult(index, ts, p, ff, None if np.isnan(lo) else float(lo), None if np.isnan(bl) else float(bl),
                         preview=small)
             for (index, ts, small), p, ff, lo, bl in zip(sampled, frame_p, frame_faces, loo, blank))
-        warnings = self.load_warnings
+        warnings = ()
         if scored.size and scored.size < len(sampled):
-            warnings += (f"{len(sampled) - scored.size} of {len(sampled)} sampled frames have no face and were "
-                         "left out of the video score.",)
+            warnings = (f"{len(sampled) - scored.size} of {len(sampled)} sampled frames have no face and were "
+                        "left out of the video score.",)
         if not scored.size:
-            warnings += ("No face detected in any sampled frame.",)
+            warnings = ("No face detected in any sampled frame.",)
         return VideoResult(
             label=label_for(video_p, threshold), fake_probability=video_p, threshold=threshold,
             aggregation=aggregation, frames=frame_results, frames_sampled=len(sampled),
             frames_with_face=int(scored.size), blank_frame_probability=p_blank, fps=round(info.fps, 3),
             duration_s=round(info.duration_s, 3), frame_count=info.frame_count, width=info.width,
-            height=info.height, face_detector=self.face_detector.name, model_id=self.model_id,
-            model_revision=self.revision,
-            timings_ms={"decode": scan.ms["decode"], "face_detection": scan.ms["face_detection"],
-                        "classification": scan.ms["classification"], "total": _ms(t0)},
-            warnings=warnings, frame_images=tuple(scan.full) if keep_frames else ())
+            height=info.height, timings_ms=dict(scan.ms, total=_ms(t0)),
+            frame_images=tuple(scan.full) if keep_frames else (), **self.provenance.fields(*warnings))
 
     def analyze(self, path, **kw) -> ImageResult | VideoResult:
         """Image or video, by file extension."""
@@ -235,7 +275,7 @@ class _FrameScan:
     def __init__(self, det: Detector, keep_frames: bool):
         self.det, self.keep_frames = det, keep_frames
         self.sampled: list[tuple[int, float, np.ndarray]] = []  # (index, timestamp, preview)
-        self.per_frame: list[tuple[list[Face], list, int]] = []  # (faces, crop boxes, first crop's number)
+        self.per_frame: list[tuple[tuple[Face, ...], list, int]] = []  # (faces, crop boxes, first crop's number)
         self.full: list[np.ndarray] = []
         self.pending: list[np.ndarray] = []  # crops not classified yet
         self.probs: list[np.ndarray] = []
@@ -247,8 +287,7 @@ class _FrameScan:
         for i, fr in enumerate(stream):
             self.ms["decode"] += _ms(t)
             t = time.perf_counter()
-            faces = self.det.face_detector.detect(fr.rgb)
-            crops, boxes = self.det._crops(fr.rgb, faces)
+            faces, crops, boxes = self.det._find(fr.rgb)
             self.sampled.append((fr.index, fr.timestamp_s, media.preview(fr.rgb)))
             if self.keep_frames:
                 self.full.append(fr.rgb)
@@ -273,11 +312,6 @@ class _FrameScan:
         """Probabilities of all crops, in order."""
         self._classify(len(self.pending))
         return np.concatenate(self.probs) if self.probs else np.zeros(0)
-
-
-def _replace(obj, **changes):
-    import dataclasses
-    return dataclasses.replace(obj, **changes)
 
 
 def load_detector(source: str | os.PathLike | None = None, *, face_detector: str | FaceDetector | None = None,

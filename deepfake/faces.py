@@ -1,7 +1,7 @@
-"""Face detectors (OpenCV YuNet from the Hub or the bundled copy, Haar cascade fallback) and the face-crop recipe.
+"""Find faces: OpenCV YuNet (from the Hub, else the copy bundled with the package), Haar cascade as a fallback.
 
-The same `detect` + `crop_face` pair is used at inference and in training, so the detector always sees
-crops made the way it was trained on.
+The same `detect` (here) + `crop.crop_face` pair is used at inference and in training, so the network always
+sees crops made the way it was trained on.
 """
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+# Re-exported for callers that still import it from here (tests/conftest.py, tests/test_train.py).
+from .crop import CropRecipe  # noqa: F401
 from .errors import ModelLoadError
+from .hub import hub_error, hub_reachable
 
 log = logging.getLogger(__name__)
 
@@ -43,35 +46,6 @@ class Face:
     @property
     def side(self) -> int:
         return max(self.box[2], self.box[3])
-
-
-@dataclass(frozen=True)
-class CropRecipe:
-    """Square box around the face, `margin` times its longer side, clipped to the frame, resized."""
-    margin: float = 1.3
-    size: int = 224
-
-
-def crop_box(face_box, image_shape, margin: float) -> tuple[int, int, int, int]:
-    """The square crop box (x0, y0, x1, y1) of the recipe, clipped to the image."""
-    x, y, w, h = face_box
-    side = max(w, h) * margin
-    cx, cy = x + w / 2.0, y + h / 2.0
-    H, W = image_shape[:2]
-    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-    x1, y1 = int(round(cx + side / 2)), int(round(cy + side / 2))
-    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
-    if x1 - x0 < 2 or y1 - y0 < 2:
-        return 0, 0, W, H
-    return x0, y0, x1, y1
-
-
-def crop_face(rgb: np.ndarray, face_box, recipe: CropRecipe) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """Crop and resize one face; returns (crop, crop box in image pixels)."""
-    x0, y0, x1, y1 = crop_box(face_box, rgb.shape, recipe.margin)
-    patch = rgb[y0:y1, x0:x1]
-    interp = cv2.INTER_AREA if patch.shape[0] > recipe.size else cv2.INTER_LINEAR
-    return cv2.resize(patch, (recipe.size, recipe.size), interpolation=interp), (x0, y0, x1, y1)
 
 
 def keep_large_faces(faces: list[Face], ratio: float = 0.5) -> list[Face]:
@@ -196,9 +170,7 @@ def yunet_from_file(path: str | os.PathLike, source: str) -> FaceDetector:
 
 def _hub_yunet() -> tuple[str, str]:
     """(path, source) of YuNet's file from the Hub, or the local cache when the Hub is unreachable."""
-    from huggingface_hub import hf_hub_download
-
-    from .hub import hub_reachable
+    from huggingface_hub import hf_hub_download  # looked up per call: tests replace it on the module
 
     revision = os.environ.get("DEEPFAKE_YUNET_REVISION") or None
     path = hf_hub_download(YUNET_REPO, YUNET_FILE, revision=revision, etag_timeout=2,
@@ -225,8 +197,6 @@ def load_face_detector(spec: str | None = None) -> FaceDetector:
     try:
         path, source = _hub_yunet()
     except Exception as exc:  # any failure to get the Hub's file: the bundled copy, then Haar; said in every result
-        from .hub import hub_error
-
         hub_reason = hub_error(exc, YUNET_REPO, os.environ.get("DEEPFAKE_YUNET_REVISION") or None)
     else:
         try:

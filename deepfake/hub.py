@@ -1,4 +1,4 @@
-"""Detector source -> local folder: a Hub repo id[@revision], a local folder, or the bundled default.
+"""Resolve a detector source (Hub repo id[@revision], local folder, or the bundled default) to a local folder.
 
 Downloads go through huggingface_hub (so its cache, offline mode and revisions all apply). When the Hub
 cannot be reached, a cached copy of the repo is used and a warning says so. A Hub repo that cannot be had
@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from .errors import ModelLoadError
-from .model import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE
+from .files import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,8 @@ def _weights_digest(folder: Path) -> str:
     path = folder / WEIGHTS_FILE
     if not path.is_file():
         return "unknown"
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()[:12]
+        return "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest()[:12]
 
 
 def _offline() -> bool:

@@ -1,12 +1,18 @@
-"""The detector network: config.json (timm format + this project's fields), safetensors weights,
-preprocessing read from the config, batched prediction of fake probabilities for face crops."""
+"""The detector network: face crops -> fake probabilities, with the preprocessing its config.json states.
+
+config.json is timm's format plus this project's fields; weights are safetensors. Inference, training
+validation and threshold selection all score crops through `Network.predict` (one resize, mean, std and
+fake index: the config's).
+"""
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
 import os
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,15 +20,14 @@ import cv2
 import numpy as np
 import timm
 import torch
-from timm.data import resolve_model_data_config
+from timm.data import resolve_data_config
 
+from .crop import CropRecipe
+# CARD_FILE is re-exported for deepfake/train/push.py, which imports it from here.
+from .files import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE  # noqa: F401
 from .errors import ModelLoadError
-from .faces import CropRecipe
 
 FORMAT_VERSION = 1
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-CARD_FILE = "README.md"
 # Inference backends of Network.probabilities (Grad-CAM always runs on torch). "onnxruntime" exports the
 # network to ONNX at load time (cached under DEEPFAKE_CACHE, default ~/.cache/deepfake/onnx) and needs the
 # onnx and onnxruntime packages; choose it with Network.from_folder(..., backend=) or $DEEPFAKE_BACKEND.
@@ -54,6 +59,11 @@ class DetectorConfig:
     test_time_flip: bool = False
     format_version: int = FORMAT_VERSION
     raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def data_config(self) -> dict:
+        """timm's preprocessing settings of pretrained_cfg: input_size, crop_pct, interpolation, mean, std."""
+        return resolve_data_config(pretrained_cfg=self.pretrained_cfg)
 
     @classmethod
     def from_dict(cls, cfg: dict, where: str = CONFIG_FILE) -> "DetectorConfig":
@@ -171,8 +181,28 @@ def load_weights(net: torch.nn.Module, folder: Path) -> None:
 
 def mirror_mean(probs_of, x: torch.Tensor) -> torch.Tensor:
     """Test-time flip: probs_of (a batch of inputs -> a probability each) on x and its mirror image in one
-    batch, averaged per input. Inference and training validation both score through this."""
+    batch, averaged per input."""
     return probs_of(torch.cat([x, x.flip(-1)])).view(2, -1).mean(0)
+
+
+def preprocess(crops: list[np.ndarray] | np.ndarray, data_config: dict,
+               device: torch.device = torch.device("cpu")) -> torch.Tensor:
+    """RGB uint8 crops -> normalised NCHW float tensor, per timm's data config (size, crop_pct, interpolation,
+    mean, std). Crops of another size are resized (and centre-cropped for crop_pct < 1) first."""
+    size = int(data_config["input_size"][-1])
+    crop_pct = float(data_config.get("crop_pct", 1.0) or 1.0)
+    scale = int(round(size / crop_pct))
+    interp = _INTERP.get(data_config.get("interpolation", "bilinear"), cv2.INTER_LINEAR)
+    batch = np.empty((len(crops), size, size, 3), dtype=np.uint8)
+    for i, c in enumerate(crops):
+        if c.shape[0] != scale or c.shape[1] != scale:
+            c = cv2.resize(c, (scale, scale), interpolation=interp)
+        off = (scale - size) // 2
+        batch[i] = c[off:off + size, off:off + size]
+    x = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(data_config["mean"], device=device).view(1, 3, 1, 1)
+    std = torch.tensor(data_config["std"], device=device).view(1, 3, 1, 1)
+    return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
 @dataclass
@@ -188,17 +218,22 @@ class Network:
     _ort: object = field(default=None, repr=False)
 
     @classmethod
+    def of(cls, config: DetectorConfig, net: torch.nn.Module, device=None) -> "Network":
+        """A network whose weights are set (loaded, or being trained), with its config's preprocessing, in eval
+        mode on `device` (default: CUDA when available)."""
+        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        return cls(config, net.to(dev, memory_format=torch.channels_last).eval(), dev, config.data_config)
+
+    @classmethod
     def from_folder(cls, folder: Path, device: str | None = None, backend: str | None = None) -> "Network":
         cfg = read_config(folder)
         net = create_network(cfg)
         load_weights(net, folder)
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        net = net.to(dev, memory_format=torch.channels_last).eval()
-        network = cls(cfg, net, dev, resolve_model_data_config(net))
+        network = cls.of(cfg, net, device)
         backend = backend or os.environ.get("DEEPFAKE_BACKEND") or DEFAULT_BACKEND
         if backend not in BACKENDS:
             raise ModelLoadError(f"Unknown backend '{backend}'. Choose one of: {', '.join(BACKENDS)}")
-        if backend == "onnxruntime" and dev.type == "cpu":
+        if backend == "onnxruntime" and network.device.type == "cpu":
             network.use_onnxruntime()
         return network
 
@@ -228,24 +263,14 @@ class Network:
 
     def preprocess(self, crops: list[np.ndarray] | np.ndarray) -> torch.Tensor:
         """RGB uint8 crops -> normalised NCHW float tensor, per the config (size, crop_pct, mean, std)."""
-        size = self.input_size
-        crop_pct = float(self.data_config.get("crop_pct", 1.0) or 1.0)
-        scale = int(round(size / crop_pct))
-        interp = _INTERP.get(self.data_config.get("interpolation", "bilinear"), cv2.INTER_LINEAR)
-        batch = np.empty((len(crops), size, size, 3), dtype=np.uint8)
-        for i, c in enumerate(crops):
-            if c.shape[0] != scale or c.shape[1] != scale:
-                c = cv2.resize(c, (scale, scale), interpolation=interp)
-            off = (scale - size) // 2
-            batch[i] = c[off:off + size, off:off + size]
-        x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
-        mean = torch.tensor(self.data_config["mean"], device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.data_config["std"], device=self.device).view(1, 3, 1, 1)
-        return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+        return preprocess(crops, self.data_config, self.device)
 
-    def probabilities(self, x: torch.Tensor, batch_size: int = DEFAULT_BATCH) -> np.ndarray:
-        """Fake probability for each preprocessed input, batched, under inference_mode (with the config's
-        test-time flip: the mean of the input's and its mirror image's probabilities, in one batch)."""
+    def probabilities(self, x: torch.Tensor, batch_size: int = DEFAULT_BATCH, flip: bool | None = None) -> np.ndarray:
+        """Fake probability for each preprocessed input, batched, under inference_mode. With test-time flip
+        (flip, default the config's test_time_flip): the mean of the input's and its mirror image's
+        probabilities, in one batch."""
+        flip = self.config.test_time_flip if flip is None else flip
+
         def probs_of(chunk: torch.Tensor) -> torch.Tensor:
             if self._ort is not None:
                 arr = np.ascontiguousarray(chunk.detach().cpu().numpy(), dtype=np.float32)
@@ -258,19 +283,20 @@ class Network:
         with torch.inference_mode():
             for i in range(0, x.shape[0], batch_size):
                 chunk = x[i:i + batch_size]
-                out.append(mirror_mean(probs_of, chunk) if self.config.test_time_flip else probs_of(chunk))
+                out.append(mirror_mean(probs_of, chunk) if flip else probs_of(chunk))
         return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
 
-    def predict(self, crops) -> np.ndarray:
-        if len(crops) == 0:
-            return np.zeros(0)
-        return self.probabilities(self.preprocess(crops))
+    def predict(self, crops, batch_size: int = DEFAULT_BATCH, flip: bool | None = None) -> np.ndarray:
+        """Fake probability of each RGB uint8 face crop. Crops are preprocessed a batch at a time, so memory
+        stays one batch of tensors however many crops there are (a validation split has thousands)."""
+        out = [self.probabilities(self.preprocess(crops[i:i + batch_size]), batch_size, flip)
+               for i in range(0, len(crops), batch_size)]
+        return np.concatenate(out) if out else np.zeros(0)
 
     def cam_network(self) -> tuple[torch.nn.Module, threading.Lock]:
         """A private copy of the network for gradient methods, so their hooks never touch predict()."""
         with self._cam_lock:
             if self._cam_net is None:
-                import copy
                 self._cam_net = copy.deepcopy(self.net).eval()
         return self._cam_net, self._cam_lock
 
@@ -302,8 +328,6 @@ def _onnx_file(network: Network) -> Path:
 
 def export_onnx(net: torch.nn.Module, path: Path, size: int) -> Path:
     """fp32 ONNX export with a dynamic batch axis (TorchScript exporter: needs onnx, not onnxscript)."""
-    import warnings
-
     x = torch.zeros(1, 3, size, size)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")

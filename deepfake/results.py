@@ -1,5 +1,6 @@
-"""Typed results. Each is a frozen dataclass whose to_dict() is JSON-serialisable; array fields
-(maps, frames) are kept for rendering but marked `json=False` and summarised instead."""
+"""Typed results of an analysis: frozen dataclasses whose to_dict() is JSON-serialisable.
+
+Array fields (maps, frames) are kept for rendering but marked `json=False` and left out of the JSON."""
 from __future__ import annotations
 
 import dataclasses
@@ -44,6 +45,20 @@ def label_for(probability: float | None, threshold: float) -> str:
     if probability is None:
         return NO_FACE
     return FAKE if probability >= threshold else REAL
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What produced a result: face detector, model id and revision, and what went differently from the request.
+    ImageResult and VideoResult carry these as flat fields (the JSON README documents), filled from fields()."""
+    face_detector: str
+    model_id: str
+    model_revision: str
+    warnings: tuple[str, ...] = ()
+
+    def fields(self, *warnings: str) -> dict:
+        """The four fields as keyword arguments of a result, with `warnings` added to these."""
+        return dict(dataclasses.asdict(self), warnings=self.warnings + tuple(warnings))
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from deepfake.faces import (BUNDLED_YUNET, CropRecipe, Face, crop_box, crop_face, haar_detector, keep_large_faces,
-                            yunet_from_file)
+from deepfake.crop import CropRecipe, crop_box, crop_face, whole_image_crop
+from deepfake.faces import BUNDLED_YUNET, Face, haar_detector, keep_large_faces, yunet_from_file
 
 # The Hub's file (opencv/face_detection_yunet) and the OpenCV Zoo's have this digest; deepfake/assets/NOTICE.md.
 YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
@@ -27,6 +27,14 @@ def test_crop_face_resizes_to_the_recipe_size():
     crop, box = crop_face(img, (150, 100, 100, 100), CropRecipe(margin=2.0, size=64))
     assert crop.shape == (64, 64, 3) and box == (100, 50, 300, 250)
     assert crop[32, 32].min() == 255 and crop[2, 2].max() == 0  # face in the middle, border around
+
+
+def test_whole_image_crop_is_the_image_resized_with_its_full_box():
+    img = np.zeros((300, 400, 3), np.uint8)
+    img[:, 200:] = 255  # right half white
+    crop, box = whole_image_crop(img, CropRecipe(margin=2.0, size=64))
+    assert crop.shape == (64, 64, 3) and box == (0, 0, 400, 300)
+    assert crop[:, :31].max() == 0 and crop[:, 33:].min() == 255
 
 
 def test_only_faces_at_least_half_the_largest_are_kept():

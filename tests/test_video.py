@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from deepfake import video
-from deepfake.faces import Face, crop_face
+from deepfake.crop import crop_face
+from deepfake.faces import Face
 from deepfake.media import sample_indices
 from synth import write_video
 from toy import toy_detector

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from deepfake.detector import Detector
-from deepfake.faces import CropRecipe, Face, FaceDetector, haar_detector
+from deepfake.crop import CropRecipe
+from deepfake.faces import Face, FaceDetector, haar_detector
 from deepfake.model import DetectorConfig, Network
 
 SIZE = 64

@@ -20,7 +20,8 @@ import numpy as np
 
 from .. import media
 from ..errors import InputError
-from ..faces import CropRecipe, FaceDetector, crop_face
+from ..crop import CropRecipe, crop_face
+from ..faces import FaceDetector
 from . import landmarks as dense
 
 LABELS = {"real": 0, "fake": 1}

@@ -1,23 +1,27 @@
-"""Re-choose a trained detector's decision threshold on its validation split, without retraining, and
-write it into config.json. Applies the same rule as the end of a training run (`--max-fpr`), with the
-split the model was trained with (seed and held-out fraction from its config)."""
+"""Re-choose a trained detector's decision threshold on its validation split and write it into config.json.
+
+No retraining: the same rule as the end of a training run (`--max-fpr`), on the split the model was trained
+with (seed and held-out fraction from its config), with crops scored by the model's own Network.predict.
+"""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from ..faces import load_face_detector
+from ..files import CONFIG_FILE
+from ..model import Network
 from . import data
+from .train import choose_threshold, per_source_auc, threshold_rule
+
+# Crops per forward pass while scoring the validation split (as training validation does).
+BATCH = 64
 
 
 def run_threshold(args) -> int:
-    import torch
-
-    from ..faces import load_face_detector
-    from ..model import CONFIG_FILE, Network
-    from .train import choose_threshold, per_source_auc, predict, threshold_rule
-
     folder = Path(args.model)
     torch.set_num_threads(max(1, int(args.threads)))
     net = Network.from_folder(folder, backend="torch")
@@ -28,9 +32,8 @@ def run_threshold(args) -> int:
     fd = load_face_detector(data.face_detector_spec(args.face_detector))
     frames = int(split.get("val_frames_per_video", split.get("frames_per_video", 32)))  # as training validated
     ds, _ = data.build_dataset(items, fd, net.config.crop, args.cache, frames, log=None)
-    pcfg = raw["pretrained_cfg"]
     flip = net.config.test_time_flip if args.test_time_flip is None else bool(args.test_time_flip)
-    scores = predict(net.net, ds.crops, pcfg["mean"], pcfg["std"], flip=flip)
+    scores = net.predict(ds.crops, BATCH, flip)  # the config's resize, mean, std and fake index, as inference
     max_fpr = args.max_fpr if args.max_fpr > 0 else None
     threshold, at = choose_threshold(ds.labels, scores, ds.sources, max_fpr)
     aucs = per_source_auc(ds.labels, scores, ds.sources)
