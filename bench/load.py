@@ -11,11 +11,12 @@ grey level: no cross-talk through shared model state or Grad-CAM hooks), and no 
 server path, an environment value (a sentinel variable set in the server's environment) or a traceback.
 Recorded: requests/s, p50/p95 latency per endpoint and overall, the server's peak RSS (VmHWM).
 
-Phase 2 (the app in this process, queue limit --queue-max, over a detector whose occlusion map waits at a
-gate this script opens): one /grid_heatmap request holds the only heavy worker at the gate, --queue-max more
-fill the queue, so the queue is full for certain (not by timing) when the surplus requests are sent. These are
-refused at once with the app's busy message (HTTP 503 carrying webapp.settings.BUSY_MESSAGE; through gradio_client a
-QueueError), while the gate is still shut; once it opens, every accepted request is answered.
+Phase 2 (support/busy.py: the app in this process, queue limit --queue-max, over a detector whose occlusion
+map waits at a gate this script opens): one /grid_heatmap request holds the only heavy worker at the gate,
+--queue-max more fill the queue, so the queue is full for certain (not by timing) when the surplus requests are
+sent. These are refused at once with the app's busy message (HTTP 503 carrying webapp.settings.BUSY_MESSAGE;
+through gradio_client a QueueError), while the gate is still shut; once it opens, every accepted request is
+answered.
 
 Bounded: the requests are counted, every wait has a timeout, the whole run has --time-limit, and the
 servers are always stopped. Writes bench/load_results.json; exit code 0 when every check passed.
@@ -32,7 +33,6 @@ import queue
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,16 +43,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
-EXAMPLE_REAL = EXAMPLES / "astronaut.png"
-EXAMPLE_FAKE = EXAMPLES / "astronaut_sbi_fake.png"
-EXAMPLE_VIDEO = EXAMPLES / "astronaut_sbi.mp4"
-BUNDLED = ROOT / "models" / "deepfake-lite0-sbi"
-YUNET_ONNX = ROOT.parent / "shared" / "models" / "face_detection_yunet_2023mar.onnx"
+if str(ROOT) not in sys.path:  # app.py and support/ live at the top of the repo
+    sys.path.insert(0, str(ROOT))
+
+from support.busy import busy_ok, hold_queue_full  # noqa: E402,F401 (phase 2, shared with tests/test_load.py)
+from support.compare import same  # noqa: E402
+from support.paths import BUNDLED, EXAMPLE_FAKE, EXAMPLE_REAL, EXAMPLE_VIDEO, YUNET_ONNX  # noqa: E402
+from support.server import free_port, make_client, peak_rss_mb  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "load_results.json"
 SENTINEL_VAR = "DEEPFAKE_SECRET_SENTINEL"
 ENDPOINTS = ("/predict_image", "/explain_image", "/grid_heatmap", "/analyze_video")
-TOLERANCE = 1e-6
 VOLATILE_KEYS = {"timings_ms"}  # wall-clock timings differ between runs by nature
 
 # The mix: (endpoint, arguments after the file); cycled over the requests. Grid 4 and 4 video frames keep
@@ -68,12 +69,6 @@ MIX = (
 
 
 # ---------------------------------------------------------------------------------------------- server
-def free_port() -> int:
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Server:
     url: str
@@ -151,21 +146,6 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(15)
 
 
-def peak_rss_mb(pid: int) -> float | None:
-    """The process's peak resident set size (VmHWM) in MB; psutil's current RSS where /proc lacks it."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    try:
-        import psutil
-        return psutil.Process(pid).memory_info().rss / 2**20
-    except Exception:
-        return None
-
-
 # ---------------------------------------------------------------------------------------------- requests
 @dataclass
 class Outcome:
@@ -219,11 +199,6 @@ def call(client, job: int, timeout: float) -> Outcome:
         return Outcome(job, endpoint, time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}"[:500])
 
 
-def make_client(url: str):
-    from gradio_client import Client
-    return Client(url, verbose=False, download_files=tempfile.mkdtemp(prefix="deepfake-load-client-"))
-
-
 def alone(url: str, timeout: float = 300.0) -> list[Outcome]:
     """Each request of the mix once, alone, one after another: the reference answers."""
     client = make_client(url)
@@ -262,25 +237,6 @@ def concurrent(url: str, n_requests: int, clients: int, time_limit: float) -> tu
 
 
 # ---------------------------------------------------------------------------------------------- checks
-def same(a, b, tol: float = TOLERANCE) -> bool:
-    """Equal JSON-like values, floats within tol, pictures within one grey level."""
-    import numpy as np
-
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)) or a.shape != b.shape:
-            return False
-        return int(np.abs(a.astype(np.int32) - b.astype(np.int32)).max(initial=0)) <= 1
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return abs(a - b) <= tol
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k], tol) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y, tol) for x, y in zip(a, b))
-    return a == b
-
-
 def mismatches(outcomes: list[Outcome], reference: list[Outcome]) -> list[str]:
     bad = []
     for o in outcomes:
@@ -337,95 +293,6 @@ def format_table(rows: dict) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- busy
-GATE_TIMEOUT = 300.0  # a gate left shut (a failed run) opens by itself; no passing run waits for it
-
-
-class GatedDetector:
-    """A detector whose occlusion_map waits until `gate` is set: a /grid_heatmap request then holds the heavy
-    worker for exactly as long as the caller wants. `entered` is set once a request is inside."""
-
-    def __init__(self, detector):
-        self._detector = detector
-        self.entered = threading.Event()
-        self.gate = threading.Event()
-
-    def __getattr__(self, name):
-        return getattr(self._detector, name)
-
-    def occlusion_map(self, *args, **kwargs):
-        self.entered.set()
-        self.gate.wait(GATE_TIMEOUT)
-        return self._detector.occlusion_map(*args, **kwargs)
-
-
-def upload(url: str, path: Path) -> dict:
-    import httpx
-    with open(path, "rb") as fh:
-        r = httpx.post(f"{url}gradio_api/upload", files={"files": (path.name, fh)}, timeout=60)
-    r.raise_for_status()
-    return {"path": r.json()[0], "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
-
-
-def hold_queue_full(detector, queue_max: int = 2, surplus: int = 3, timeout: float = 120.0) -> dict:
-    """Phase 2 on the app in this process (see the module docstring). Returns counts, the busy answers, what
-    gradio_client got, and the refusal times (recorded for the report; the checks need none: each refusal
-    arrives while the gate is shut, so it cannot have waited for a request to finish)."""
-    import httpx
-    from gradio_client import handle_file
-
-    import app
-    from webapp.settings import BUSY_MESSAGE
-
-    gated = GatedDetector(detector)
-    demo = app.build_demo(gated, cache_examples=False, queue_max=queue_max)
-    _, url, _ = app.launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                           quiet=True)
-    try:
-        file = upload(url, EXAMPLE_FAKE)
-
-        def post():
-            t0 = time.perf_counter()
-            r = httpx.post(f"{url}gradio_api/call/grid_heatmap", json={"data": [file, 4, "mean", 0.5]},
-                           timeout=timeout)
-            return r.status_code, r.text, time.perf_counter() - t0
-
-        first = post()
-        held = gated.entered.wait(timeout)  # the first request is inside the handler: the queue is empty
-        queued = [post() for _ in range(queue_max)]  # these wait behind it, filling the queue
-        refused = [post() for _ in range(surplus)]
-        try:
-            make_client(url).submit(handle_file(str(EXAMPLE_FAKE)), 4, "mean", api_name="/grid_heatmap").result(
-                timeout=timeout)
-            client_answer = "answered"
-        except Exception as exc:
-            client_answer = f"{type(exc).__name__}: {exc}"
-        shut_throughout = not gated.gate.is_set()
-        gated.gate.set()
-        accepted = [a for a in [first] + queued if a[0] == 200]
-        completed = 0
-        for _, text, _ in accepted:
-            event = json.loads(text)["event_id"]
-            with contextlib.suppress(httpx.HTTPError):
-                stream = httpx.get(f"{url}gradio_api/call/grid_heatmap/{event}", timeout=timeout).text
-                completed += "event: complete" in stream
-    finally:
-        gated.gate.set()
-        demo.close()
-    busy = [a for a in refused if a[0] == 503]
-    return {"held": held, "gate_shut_while_refused": shut_throughout, "sent": 1 + queue_max + surplus,
-            "accepted": len(accepted), "completed": completed, "busy": len(busy),
-            "busy_with_message": sum(BUSY_MESSAGE in text for _, text, _ in busy),
-            "other": [a[:2] for a in [first] + queued + refused if a[0] not in (200, 503)],
-            "busy_answer_s_max": _r(max((s for *_, s in busy), default=None)), "busy_message": BUSY_MESSAGE,
-            "gradio_client": client_answer[:200], "queue_max": queue_max}
-
-
-def busy_ok(b: dict) -> bool:
-    return (b["held"] and b["gate_shut_while_refused"] and b["accepted"] == b["queue_max"] + 1
-            and b["completed"] == b["accepted"] and b["busy"] == b["sent"] - b["accepted"]
-            and b["busy_with_message"] == b["busy"] and not b["other"] and b["gradio_client"].startswith("QueueError"))
-
-
 def load_detector_in_process():
     """The detector python app.py would serve here: the bundled model, YuNet when present (as server_env)."""
     from deepfake import load_detector

@@ -14,7 +14,6 @@ for _k, _v in {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_A
 import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
-import socket  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -36,11 +35,11 @@ from bench import inputs  # noqa: E402
 from deepfake import explain, media, video  # noqa: E402
 from deepfake.detector import Detector, load_detector  # noqa: E402
 from deepfake.faces import haar_detector  # noqa: E402
+from support.detectors import write_random_detector  # noqa: E402
+from support.paths import BUNDLED, SHARED_DATA  # noqa: E402
+from support.paths import YUNET_ONNX as YUNET  # noqa: E402
+from support.server import free_port, peak_rss_mb  # noqa: E402
 
-SHARED = ROOT.parent / "shared"
-SHARED_DATA = SHARED / "data"
-YUNET = SHARED / "models" / "face_detection_yunet_2023mar.onnx"
-BUNDLED = ROOT / "models" / "deepfake-lite0-sbi"
 RESULTS = ROOT / "bench" / "results.json"
 BATCH_SIZES = (1, 2, 4, 8, 16, 32)
 
@@ -201,9 +200,6 @@ class Ctx:
 
 
 def random_model(folder: Path) -> Path:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import write_random_detector  # noqa: E402 (tests/conftest.py: the random-weights folder)
-
     if not (folder / "model.safetensors").is_file():
         write_random_detector(folder)
     return folder
@@ -404,12 +400,6 @@ def count_forwards(net, fn) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- 5 cold start
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def bench_cold_start(c: Ctx, timeout: float = 120.0) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:  # removed even when a start fails
         cold_start(c, Path(scratch), timeout)
@@ -522,16 +512,6 @@ def child_memory(kind: str, model: str, face: str, clip: str, frames: int = 32) 
     if errors:
         raise RuntimeError("; ".join(errors))
     return {"loaded_mb": round(base, 1), "peak_mb": round(peak_rss_mb(), 1)}
-
-
-def peak_rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    import resource  # not Linux: ru_maxrss (KB on Linux, bytes on macOS)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def bench_memory(c: Ctx) -> None:

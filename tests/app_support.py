@@ -5,17 +5,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-import sys
-
-from conftest import BUNDLED, ROOT, YUNET_ONNX, free_port
-
-if str(ROOT) not in sys.path:  # app.py lives at the top of the repo
-    sys.path.insert(0, str(ROOT))
-
-EXAMPLES = ROOT / "examples"
-EXAMPLE_REAL = EXAMPLES / "astronaut.png"
-EXAMPLE_FAKE = EXAMPLES / "astronaut_sbi_fake.png"
-EXAMPLE_VIDEO = EXAMPLES / "astronaut_sbi.mp4"
+from support.paths import BUNDLED, EXAMPLE_FAKE, EXAMPLE_REAL, EXAMPLE_VIDEO, YUNET_ONNX  # noqa: F401
+from support.server import free_port
 
 
 def pick_detector(random_dir: Path):

@@ -12,18 +12,16 @@ import tempfile  # noqa: E402
 os.environ["DEEPFAKE_CACHE"] = tempfile.mkdtemp(prefix="deepfake-test-cache-")
 
 import ipaddress
-import json
 import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-SHARED_DATA = SHARED / "data"
-YUNET_ONNX = SHARED / "models" / "face_detection_yunet_2023mar.onnx"
-BUNDLED = ROOT / "models" / "deepfake-lite0-sbi"
+# Shared with bench/ (support/ is neither's): re-exported here, where the tests have always found them.
+from support.detectors import write_random_detector  # noqa: F401
+from support.paths import BUNDLED, ROOT, SHARED, SHARED_DATA, YUNET_ONNX  # noqa: F401
+from support.server import free_port  # noqa: F401
 
 
 def _is_loopback(address) -> bool:
@@ -75,12 +73,6 @@ def no_network():
     socket.getaddrinfo = _real_getaddrinfo
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def need(path: Path):
     if not path.exists():
         pytest.skip(f"{path} is absent (../shared is not beside the repo)")
@@ -95,26 +87,6 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def yunet_onnx() -> Path:
     return need(YUNET_ONNX)
-
-
-def write_random_detector(folder: Path, seed: int = 0, threshold: float = 0.5) -> Path:
-    """A real tf_efficientnet_lite0 detector folder with random weights (tests of the loading path)."""
-    import timm
-    import torch
-    from safetensors.torch import save_file
-
-    from deepfake.faces import CropRecipe
-    from deepfake.model import make_config_dict
-
-    torch.manual_seed(seed)
-    net = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=2)
-    folder.mkdir(parents=True, exist_ok=True)
-    cfg = make_config_dict("tf_efficientnet_lite0", dict(net.pretrained_cfg, crop_pct=1.0),
-                           threshold=threshold, crop=CropRecipe(1.3, 224), data="random weights for tests")
-    (folder / "config.json").write_text(json.dumps(cfg, indent=2))
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "model.safetensors"))
-    (folder / "README.md").write_text("---\nlibrary_name: timm\n---\n# Random test detector\n")
-    return folder
 
 
 @pytest.fixture(scope="session")

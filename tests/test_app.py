@@ -13,6 +13,7 @@ import pytest
 
 from app_support import EXAMPLE_FAKE, EXAMPLE_REAL, EXAMPLE_VIDEO, pick_detector, running_app
 from conftest import ROOT
+from support.server import upload
 from webapp import files, layout, settings
 from webapp import text as webtext
 
@@ -199,14 +200,6 @@ def raw_call(url: str, api_name: str, data: list) -> str:
         return f"HTTP {r.status_code}: {r.text}"
     event = r.json()["event_id"]
     return httpx.get(f"{url}gradio_api/call/{api_name}/{event}", timeout=120).text
-
-
-def upload(url: str, path: Path) -> dict:
-    import httpx
-    with open(path, "rb") as fh:
-        r = httpx.post(f"{url}gradio_api/upload", files={"files": (path.name, fh)}, timeout=60)
-    r.raise_for_status()
-    return {"path": r.json()[0], "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
 
 
 @pytest.mark.parametrize("api_name,example,extra", [

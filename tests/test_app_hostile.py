@@ -335,7 +335,7 @@ def test_an_exception_inside_an_explanation_leaves_the_next_correct(client, det,
 
 
 def _same(a, b):
-    from bench.load import same
+    from support.compare import same
     return same(_strip(a), _strip(b))
 
 

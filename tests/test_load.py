@@ -2,8 +2,10 @@
 against `python app.py`, then the queue held full on purpose (a test-only detector that waits at a gate)."""
 import pytest
 
-from conftest import BUNDLED
 from bench import load
+from conftest import BUNDLED
+from support.busy import busy_ok, hold_queue_full
+from support.compare import same
 
 # Safety bounds only (a hang fails instead of blocking CI): no check depends on how fast the machine is.
 pytestmark = [pytest.mark.timeout(900),
@@ -22,7 +24,7 @@ def results():
 @pytest.fixture(scope="module")
 def busy(random_model_dir):
     from app_support import pick_detector
-    return load.hold_queue_full(pick_detector(random_model_dir)[0], queue_max=2, surplus=3)
+    return hold_queue_full(pick_detector(random_model_dir)[0], queue_max=2, surplus=3)
 
 
 def test_every_request_is_answered_without_error(results):
@@ -53,7 +55,7 @@ def test_past_the_queue_limit_requests_get_the_busy_message_at_once(busy):
     assert b["accepted"] == 3 and b["completed"] == 3, b
     assert b["busy"] == 3 and b["busy_with_message"] == 3 and not b["other"], b
     assert b["gradio_client"].startswith("QueueError"), b
-    assert load.busy_ok(b)
+    assert busy_ok(b)
 
 
 def test_the_comparison_would_see_cross_talk():
@@ -61,7 +63,7 @@ def test_the_comparison_would_see_cross_talk():
     import numpy as np
     a = {"result": {"fake_probability": 0.25, "faces": [{"box": [1, 2, 3, 4]}]}, "picture": np.zeros((4, 4, 3), np.uint8)}
     b = {"result": {"fake_probability": 0.25 + 1e-7, "faces": [{"box": [1, 2, 3, 4]}]}, "picture": a["picture"] + 1}
-    assert load.same(a, b)
-    assert not load.same(a, dict(b, result={"fake_probability": 0.2501, "faces": [{"box": [1, 2, 3, 4]}]}))
-    assert not load.same(a, dict(b, picture=a["picture"] + 2))
-    assert not load.same(a, dict(b, picture=None))
+    assert same(a, b)
+    assert not same(a, dict(b, result={"fake_probability": 0.2501, "faces": [{"box": [1, 2, 3, 4]}]}))
+    assert not same(a, dict(b, picture=a["picture"] + 2))
+    assert not same(a, dict(b, picture=None))

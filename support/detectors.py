@@ -1,0 +1,45 @@
+"""Detectors made for tests and benchmarks: random weights on disk, and one that waits at a gate."""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+GATE_TIMEOUT = 300.0  # a gate left shut (a failed run) opens by itself; no passing run waits for it
+
+
+def write_random_detector(folder: Path, seed: int = 0, threshold: float = 0.5) -> Path:
+    """A real tf_efficientnet_lite0 detector folder with random weights (tests of the loading path)."""
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    from deepfake.model import CropRecipe, make_config_dict
+
+    torch.manual_seed(seed)
+    net = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=2)
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = make_config_dict("tf_efficientnet_lite0", dict(net.pretrained_cfg, crop_pct=1.0),
+                           threshold=threshold, crop=CropRecipe(1.3, 224), data="random weights for tests")
+    (folder / "config.json").write_text(json.dumps(cfg, indent=2))
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "model.safetensors"))
+    (folder / "README.md").write_text("---\nlibrary_name: timm\n---\n# Random test detector\n")
+    return folder
+
+
+class GatedDetector:
+    """A detector whose occlusion_map waits until `gate` is set: a /grid_heatmap request then holds the heavy
+    worker for exactly as long as the caller wants. `entered` is set once a request is inside."""
+
+    def __init__(self, detector):
+        self._detector = detector
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self._detector, name)
+
+    def occlusion_map(self, *args, **kwargs):
+        self.entered.set()
+        self.gate.wait(GATE_TIMEOUT)
+        return self._detector.occlusion_map(*args, **kwargs)
