@@ -98,3 +98,19 @@ def test_report_html_states_the_exact_threshold():
     page = report.report_html(res, input_name="x.png", input_sha256=SHA)
     assert "<td>Threshold</td><td>0.558603</td>" in page
     assert report.report_json(res, input_name="x.png")["threshold"] == 0.558603
+
+
+def test_report_html_escapes_hostile_names_settings_warnings_and_captions():
+    """Every value reaches the page escaped (Jinja2 autoescape): markup in a file name, a setting, a warning
+    or an image caption is shown as text, never run."""
+    import dataclasses
+
+    hostile = '<script>alert("x")</script>'
+    res = dataclasses.replace(image_result([face((20, 60, 80, 80), 0.9)]), warnings=(hostile,))
+    name = '<b onmouseover="alert(1)">photo.png'  # a file name has no "/": safe_name keeps the last part only
+    page = report.report_html(res, input_name=name, input_sha256=SHA, title=hostile,
+                              settings={"cam_method": hostile}, images={hostile: np.zeros((4, 4, 3), np.uint8)})
+    assert "<script>" not in page and "<b onmouseover" not in page
+    escaped = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"
+    assert page.count(escaped) == 6  # <title>, heading, setting, warning, image alt text and caption
+    assert "<td>Input file</td><td>&lt;b onmouseover=&#34;alert(1)&#34;&gt;photo.png</td>" in page
