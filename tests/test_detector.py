@@ -24,6 +24,14 @@ def det():
     return load_detector(BUNDLED, face_detector="haar")
 
 
+@pytest.fixture(scope="module")
+def det_torch():
+    """The same on the torch backend, where predictions and CAMs both run torch modules."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DEEPFAKE_BACKEND", "torch")
+        return load_detector(BUNDLED, face_detector="haar")
+
+
 def _unsaturated(p: float) -> float:
     """A probability a wrong crop, resize or class index would move (not pinned at 0 or 1)."""
     assert 1e-3 < p < 1 - 1e-3, f"p = {p}: the model saturates on this input, so comparing scores tests nothing"
@@ -129,7 +137,10 @@ def test_occlusion_map_through_the_detector(det, astronaut):
             det.occlusion_map(astronaut, grid=bad)
 
 
-def test_predictions_stay_exact_while_cams_run_concurrently(det, astronaut):
+@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+def test_predictions_stay_exact_while_cams_run_concurrently(backend, det, det_torch, astronaut):
+    det = det if backend == "onnxruntime" else det_torch
+    assert det.network.backend == backend
     expected = _unsaturated(det.analyze_image(astronaut).fake_probability)
     cam_expected = det.grad_cam(astronaut).heatmap
     errors, probs, cams = [], [], []
@@ -157,6 +168,7 @@ def test_predictions_stay_exact_while_cams_run_concurrently(det, astronaut):
     assert len(probs) == 12 and all(p == pytest.approx(expected, abs=1e-6) for p in probs)
     assert len(cams) == 4 and all(np.allclose(c, cam_expected, atol=1e-5) for c in cams)
     assert not any(m._forward_hooks or m._backward_hooks for m in det.network.net.modules())
+    assert det.network.cam_network()[0] is not det.network.net  # CAM hooks go on a private copy only
 
 
 def test_bad_inputs_get_input_errors(det, tmp_path):
