@@ -225,31 +225,23 @@ class Detector:
             fp = probs[start:start + len(faces)]
             frame_faces.append(face_results(faces, boxes, fp, threshold))
             frame_p.append(_max_or_none(fp))
-        sampled = scan.sampled
-        has_face = np.array([p is not None for p in frame_p], dtype=bool)
-        scored = np.array([p for p in frame_p if p is not None], dtype=np.float64)
-        video_p = video.aggregate(scored, aggregation) if scored.size else None
-        loo = np.full(len(sampled), np.nan)
-        blank = np.full(len(sampled), np.nan)
-        p_blank = None
-        if scored.size:
-            loo[has_face] = video.leave_one_out(scored, aggregation)
-            p_blank = self.blank_probability()
-            blank[has_face] = video.blank_frame(scored, p_blank, aggregation)
+        sampled, with_face = scan.sampled, sum(p is not None for p in frame_p)
+        p_blank = self.blank_probability() if with_face else None
+        video_p, loo, blank = video.importance(frame_p, aggregation, p_blank)
         frame_results = tuple(
             FrameResult(index, ts, p, ff, None if np.isnan(lo) else float(lo), None if np.isnan(bl) else float(bl),
                         preview=small)
             for (index, ts, small), p, ff, lo, bl in zip(sampled, frame_p, frame_faces, loo, blank))
         warnings = ()
-        if scored.size and scored.size < len(sampled):
-            warnings = (f"{len(sampled) - scored.size} of {len(sampled)} sampled frames have no face and were "
+        if with_face and with_face < len(sampled):
+            warnings = (f"{len(sampled) - with_face} of {len(sampled)} sampled frames have no face and were "
                         "left out of the video score.",)
-        if not scored.size:
+        if not with_face:
             warnings = ("No face detected in any sampled frame.",)
         return VideoResult(
             label=label_for(video_p, threshold), fake_probability=video_p, threshold=threshold,
             aggregation=aggregation, frames=frame_results, frames_sampled=len(sampled),
-            frames_with_face=int(scored.size), blank_frame_probability=p_blank, fps=round(info.fps, 3),
+            frames_with_face=with_face, blank_frame_probability=p_blank, fps=round(info.fps, 3),
             duration_s=round(info.duration_s, 3), frame_count=info.frame_count, width=info.width,
             height=info.height, timings_ms=dict(scan.ms, total=_ms(t0)),
             frame_images=tuple(scan.full) if keep_frames else (), **self.provenance.fields(*warnings))

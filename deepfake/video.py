@@ -59,3 +59,16 @@ def blank_frame(p: np.ndarray, p_blank: float, method: str = "mean") -> np.ndarr
         q[i] = p_blank
         out[i] = full - aggregate(q, method)
     return out
+
+
+def importance(frame_p: list[float | None], method: str, p_blank: float | None):
+    """(video probability or None, leave-one-out importance, blank-frame importance) of sampled frames whose
+    probabilities are frame_p, None for a frame without a face: left out of the video score, NaN importance."""
+    has_face = np.array([p is not None for p in frame_p], dtype=bool)
+    scored = np.array([p for p in frame_p if p is not None], dtype=np.float64)
+    loo, blank = np.full(len(frame_p), np.nan), np.full(len(frame_p), np.nan)
+    if not scored.size:
+        return None, loo, blank
+    loo[has_face] = leave_one_out(scored, method)
+    blank[has_face] = blank_frame(scored, p_blank, method)
+    return aggregate(scored, method), loo, blank

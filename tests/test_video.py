@@ -22,6 +22,20 @@ def test_leave_one_out_is_exact():
             np.testing.assert_allclose(video.blank_frame(p, 0.3, method), blank, atol=1e-12)
 
 
+def test_importance_leaves_frames_without_a_face_out():
+    frame_p = [0.9, None, 0.3, 0.6, None]
+    for method in video.AGGREGATIONS:
+        video_p, loo, blank = video.importance(frame_p, method, 0.2)
+        scored = np.array([0.9, 0.3, 0.6])
+        assert video_p == video.aggregate(scored, method)
+        np.testing.assert_array_equal(loo[[0, 2, 3]], video.leave_one_out(scored, method))
+        np.testing.assert_array_equal(blank[[0, 2, 3]], video.blank_frame(scored, 0.2, method))
+        assert np.isnan(loo[[1, 4]]).all() and np.isnan(blank[[1, 4]]).all()
+    assert video.importance([0.7, 0.1], "mean", 0.2)[0] == pytest.approx(0.4)
+    video_p, loo, blank = video.importance([None, None], "mean", None)
+    assert video_p is None and np.isnan(loo).all() and np.isnan(blank).all() and len(loo) == 2
+
+
 def test_confident_strategy_follows_the_dfdc_rule():
     p = np.r_[np.full(13, 0.9), np.full(17, 0.4)]  # 13 > 30/2.5 and > 11 confident fakes
     assert video.aggregate(p, "confident") == pytest.approx(0.9)
