@@ -11,7 +11,8 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT))
 
 from bench import alternatives as alt  # noqa: E402
-from bench import run  # noqa: E402
+from bench import context, timing  # noqa: E402
+from bench.sections import backends, cold  # noqa: E402
 from deepfake import media  # noqa: E402
 from deepfake.model import Network  # noqa: E402
 
@@ -79,8 +80,8 @@ def test_sampling_methods_return_the_same_frames(tmp_path, length, n):
 
 
 def test_report_statuses_and_table():
-    rep = run.Report()
-    rep.row("s", "a", run.Stat([0.010, 0.012, 0.011]), "note")
+    rep = timing.Report()
+    rep.row("s", "a", timing.Stat([0.010, 0.012, 0.011]), "note")
     rep.target("small is good", 2.0, 1.0, "<=", "x", "because")
     rep.target("big is good", 3.0, 2.0, ">=", "x", "unused")
     rep.target("absent", None, 1.0, "<=")
@@ -131,13 +132,13 @@ def test_bench_scratch_folders_are_removed(tmp_path, monkeypatch, network, astro
             assert Path(image["path"]).is_file()  # the picture the section wrote into its scratch folder
             return "answered"
 
-    monkeypatch.setattr(run.subprocess, "Popen", Server)
+    monkeypatch.setattr(cold.subprocess, "Popen", Server)
     monkeypatch.setattr(gradio_client, "Client", Client)
-    monkeypatch.setattr(run, "import_times", dict)
+    monkeypatch.setattr(cold, "import_times", dict)
     det = SimpleNamespace(network=network, config=network.config, threshold=0.5)
     monkeypatch.setattr(network, "backend", "onnxruntime")  # so the section also starts once with an empty cache
-    c = run.Ctx(det, tmp_path / "model", "haar", True, run.Report(), crop=astronaut[0:224, 140:364], best_batch=2)
-    run.bench_cold_start(c)
+    c = context.Ctx(det, tmp_path / "model", "haar", True, timing.Report(), crop=astronaut[0:224, 140:364], best_batch=2)
+    cold.bench_cold_start(c)
     assert [r["name"] for r in c.report.rows][0] == "python app.py start -> first /predict_image answer"
     assert caches[0] != caches[1] and Path(caches[1]).parent.parent == scratch_root  # the empty cache
 
@@ -145,11 +146,11 @@ def test_bench_scratch_folders_are_removed(tmp_path, monkeypatch, network, astro
         path.write_bytes(b"onnx")
         return path
 
-    monkeypatch.setattr(run, "SHARED_DATA", tmp_path / "absent")
-    monkeypatch.setattr(run.alt, "export_onnx", export)
-    monkeypatch.setattr(run.alt, "quantize_int8", lambda src, dst: export(None, dst, 0))
-    eager = run.alt.eager_probabilities(network.net, network.config.fake_index)
-    monkeypatch.setattr(run.alt, "ort_probabilities", lambda path, fake_index: eager)
-    run.bench_backends(c, compile_=False)
+    monkeypatch.setattr(backends, "SHARED_DATA", tmp_path / "absent")
+    monkeypatch.setattr(alt, "export_onnx", export)
+    monkeypatch.setattr(alt, "quantize_int8", lambda src, dst: export(None, dst, 0))
+    eager = alt.eager_probabilities(network.net, network.config.fake_index)
+    monkeypatch.setattr(alt, "ort_probabilities", lambda path, fake_index: eager)
+    backends.bench_backends(c, compile_=False)
     assert any(r["name"] == "onnxruntime int8, batch 2" for r in c.report.rows)
     assert list(scratch_root.iterdir()) == []
