@@ -1,4 +1,6 @@
-"""`train`, `evaluate`, `threshold` and `push` subcommands, registered on the main CLI's subparsers
+"""The `train`, `evaluate`, `threshold` and `push` subcommands of the command line.
+
+`train`, `evaluate`, `threshold` and `push` subcommands, registered on the main CLI's subparsers
 (also runnable alone: python -m deepfake.train.commands train|evaluate|threshold|push ...)."""
 from __future__ import annotations
 

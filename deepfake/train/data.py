@@ -1,4 +1,6 @@
-"""Labelled folders (real/ and fake/, images and videos) -> items with source and identity group ->
+"""Training data: labelled folders -> items with source and identity group -> cached face crops.
+
+Labelled folders (real/ and fake/, images and videos) -> items with source and identity group ->
 face crops made with exactly the inference recipe (detect + crop_face, largest face), cached on disk.
 
 Splits are by identity group, never by frame: a video's frames share its group; a FaceForensics++ fake

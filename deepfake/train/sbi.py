@@ -1,4 +1,6 @@
-"""Self-blended images (Shiohara & Yamasaki, CVPR 2022): a fake made from one real face by blending a
+"""Self-blended images (Shiohara & Yamasaki, CVPR 2022): fakes made from one real face.
+
+Self-blended images (Shiohara & Yamasaki, CVPR 2022): a fake made from one real face by blending a
 colour-, scale- and sharpness-jittered copy of the face back into itself through a blurred, randomly
 deformed face mask. The detector learns blending boundaries and statistical mismatches that every
 face swap leaves, without seeing any face-swap method. Vectorised NumPy/OpenCV only.

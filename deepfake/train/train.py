@@ -1,4 +1,6 @@
-"""Train a detector: cached face crops (inference recipe) + self-blended fakes + labelled fakes, in pairs
+"""Train a detector on face crops with self-blended and labelled fakes.
+
+Train a detector: cached face crops (inference recipe) + self-blended fakes + labelled fakes, in pairs
 (a real face and its fake share one random augmentation, as SBI trains), augmentations that mimic what
 uploads go through; checkpoint chosen on sources held out of training entirely (cross-source validation),
 threshold on the validation split."""
