@@ -320,6 +320,19 @@ def test_push_dry_run_on_bundled_model(capsys):
 
 
 @needs_model
+def test_push_dry_run_exports_no_onnx(monkeypatch, capsys):
+    from deepfake import model
+
+    def no_export(*a, **kw):
+        raise AssertionError("push --dry-run exported the network to ONNX")
+
+    monkeypatch.setattr(model.Network, "use_onnxruntime", no_export)
+    monkeypatch.setenv("DEEPFAKE_BACKEND", "onnxruntime")
+    assert _run("push", "--model", BUNDLED_MODEL, "--repo", "someone/detector", "--dry-run") == 0
+    assert "nothing uploaded" in capsys.readouterr().out
+
+
+@needs_model
 def test_push_dry_run_refuses_broken_folders(tmp_path, capsys):
     broken = tmp_path / "broken"
     shutil.copytree(BUNDLED_MODEL, broken)

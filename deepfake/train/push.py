@@ -21,7 +21,7 @@ def validate_folder(folder: Path) -> list[str]:
     problems = []
     try:
         read_config(folder)
-        Network.from_folder(folder, device="cpu")
+        Network.from_folder(folder, device="cpu", backend="torch")  # validation needs no ONNX export
     except ModelLoadError as exc:
         problems.append(str(exc))
     card = folder / CARD_FILE
