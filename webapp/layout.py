@@ -8,6 +8,7 @@ import json
 import os
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 
@@ -85,6 +86,117 @@ def examples(names, inputs, outputs, fn, cache: bool, label="Examples (made by t
                     cache_mode="lazy" if cache else None, label=label)
 
 
+def image_tab(ev, cache: bool) -> SimpleNamespace:
+    """The Image tab's components (inside a gr.Tab)."""
+    with gr.Row():
+        with gr.Column():
+            inp = upload_image(sources=["upload", "webcam", "clipboard"], elem_id="image-input",
+                               label=f"Image (max {settings.MAX_FILE_SIZE_MB} MB)")
+            file = upload_button(label="Or pick an image file (any accepted format, e.g. iPhone HEIC, AVIF)",
+                                 elem_id="image-file")
+            method = gr.Dropdown(list(explain.CAM_METHODS), value="gradcam", label="CAM method")
+            run = gr.Button("Analyze", variant="primary", elem_id="image-run")
+        with gr.Column():
+            verdict = gr.Markdown(label="Verdict", elem_id="image-verdict")
+            faces = gr.Image(label="Faces (red FAKE, green REAL)", format="png", interactive=False,
+                             elem_id="image-faces")
+            cam = gr.Image(label="CAM of the fake output (probability written on each map)", format="png",
+                           interactive=False, elem_id="image-cam")
+    rep_json, rep_html, result = report_outputs()
+    outputs = [verdict, faces, cam, result, rep_json, rep_html]
+    examples(["astronaut.png", "astronaut_sbi_fake.png"], inp, outputs, ev.analyze_image, cache)
+    return SimpleNamespace(inp=inp, file=file, method=method, run=run, outputs=outputs,
+                           predict_outputs=[verdict, faces, result, rep_json, rep_html],
+                           explain_outputs=[verdict, cam, result, rep_json, rep_html])
+
+
+def video_tab(ev, cache: bool) -> SimpleNamespace:
+    """The Video tab's components (inside a gr.Tab)."""
+    with gr.Row():
+        with gr.Column():
+            inp = gr.File(file_types=VIDEO_TYPES, elem_id="video-input",
+                          label=f"Video (max {settings.MAX_FILE_SIZE_MB} MB; any codec: a browser-playable "
+                                "preview is made)")
+            preview = gr.Video(label="Preview (H.264)", interactive=False, height=320, elem_id="video-preview")
+            frames = gr.Slider(1, media.MAX_SAMPLED_FRAMES, value=32, step=1, label="Frames to sample (evenly spaced)")
+            aggregation = gr.Radio(["mean", "confident"], value="mean", label="Video score",
+                                   info="mean over frames with a face, or the DFDC winner's 'confident' strategy")
+            run = gr.Button("Analyze video", variant="primary", elem_id="video-run")
+        with gr.Column():
+            verdict = gr.Markdown(label="Verdict", elem_id="video-verdict")
+            timeline = gr.Image(label="Timeline: fake probability per sampled frame", format="png",
+                                show_label=False, interactive=False, elem_id="video-timeline")
+            importance = gr.Radio([("leave-one-out", "leave_one_out"), ("blank frame", "blank")],
+                                  value="leave_one_out", label="Frame importance method")
+            importance_img = gr.Image(label="Frame importance", format="png", interactive=False, show_label=False,
+                                      elem_id="video-importance")
+    gallery = gr.Gallery(label="Sampled frames (select one, then send it to Grid heatmap)", columns=8, height=420,
+                         elem_id="video-gallery")
+    to_grid = gr.Button("Grid heatmap of the selected frame", size="sm")
+    rep_json, rep_html, result = report_outputs()
+    state, index = gr.State(None), gr.State(None)
+    outputs = [verdict, timeline, importance_img, gallery, result, rep_json, rep_html, state]
+    examples(["astronaut_sbi.mp4"], inp, outputs[:-1], ev.video_example, cache,
+             "Example (made by this project: the middle third of the frames is self-blended)")
+    return SimpleNamespace(inp=inp, preview=preview, frames=frames, aggregation=aggregation, run=run,
+                           importance=importance, importance_img=importance_img, gallery=gallery, to_grid=to_grid,
+                           state=state, index=index, outputs=outputs)
+
+
+def grid_tab(ev, cache: bool) -> SimpleNamespace:
+    """The Grid heatmap tab's components (inside a gr.Tab)."""
+    with gr.Row():
+        with gr.Column():
+            inp = upload_image(format="png", sources=["upload", "clipboard"], elem_id="grid-input",
+                               label=f"Image or a frame sent from the Video tab (max {settings.MAX_FILE_SIZE_MB} MB)")
+            file = upload_button(label="Or pick an image file (e.g. HEIC, AVIF)", elem_id="grid-file")
+            size = gr.Slider(explain.GRID_MIN, explain.GRID_MAX, value=GRID_DEFAULT, step=1,
+                             label="Grid size G (G x G cells; cost grows with G squared)")
+            with gr.Row():
+                g4 = gr.Button("4 x 4", size="sm")
+                g16 = gr.Button("16 x 16", size="sm")
+            baseline = gr.Radio(list(explain.OCCLUSION_BASELINES), value="mean",
+                                label="Occlusion baseline (what replaces each cell)")
+            run = gr.Button("Compute heatmap", variant="primary", elem_id="grid-run")
+        with gr.Column():
+            verdict = gr.Markdown(label="Verdict", elem_id="grid-verdict")
+            heatmap = gr.Image(label="Occlusion heatmap (red: cell pushes toward FAKE)", format="png",
+                               show_label=False, interactive=False, elem_id="grid-heatmap")
+            raw = gr.File(label="Raw grid (CSV)", interactive=False, height=90)
+    rep_json, rep_html, result = report_outputs()
+    outputs = [verdict, heatmap, result, raw, rep_json, rep_html]
+    examples(["astronaut_sbi_fake.png", "astronaut.png"], inp, outputs, ev.grid_heatmap, cache)
+    return SimpleNamespace(inp=inp, file=file, size=size, g4=g4, g16=g16, baseline=baseline, run=run,
+                           outputs=outputs)
+
+
+def wire(ev, threshold, tabs, img, vid, grid) -> None:
+    """The events: which handler each trigger runs, on which inputs and outputs, with which concurrency."""
+    # One click, one analysis: the CAM analysis also gives the verdict and the face boxes.
+    img.run.click(ev.analyze_image, [img.inp, img.method, threshold], img.outputs, api_visibility="private",
+                  concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy")
+    # The documented API endpoints, on no UI trigger (gr.on with no triggers: called by clients only).
+    gr.on([], ev.predict_image, [img.inp, threshold], img.predict_outputs, api_name="predict_image",
+          concurrency_limit=LIGHT_CONCURRENCY, concurrency_id="light")
+    gr.on([], ev.explain_image, [img.inp, img.method, threshold], img.explain_outputs, api_name="explain_image",
+          concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy")
+    img.file.upload(h.as_image_input, [img.file], [img.inp], api_visibility="private", queue=False)
+    grid.file.upload(h.as_image_input, [grid.file], [grid.inp], api_visibility="private", queue=False)
+    vid.inp.upload(h.video_preview, [vid.inp], [vid.preview], api_visibility="private", concurrency_limit=1,
+                   concurrency_id="preview")
+    vid.inp.clear(lambda: None, None, [vid.preview], api_visibility="private", queue=False)
+    vid.run.click(ev.analyze_video, [vid.inp, vid.frames, vid.aggregation, vid.importance, threshold], vid.outputs,
+                  api_name="analyze_video", concurrency_id="heavy", concurrency_limit=HEAVY_CONCURRENCY)
+    vid.importance.change(h.rerender_importance, [vid.state, vid.importance], [vid.importance_img],
+                          api_visibility="private", queue=False)
+    vid.gallery.select(h.pick_frame, [vid.state], [vid.index], api_visibility="private", queue=False)
+    vid.to_grid.click(h.frame_to_grid, [vid.state, vid.index], [grid.inp, tabs], api_visibility="private")
+    grid.g4.click(lambda: 4, None, [grid.size], api_visibility="private", queue=False)
+    grid.g16.click(lambda: 16, None, [grid.size], api_visibility="private", queue=False)
+    grid.run.click(ev.grid_heatmap, [grid.inp, grid.size, grid.baseline, threshold], grid.outputs,
+                   api_name="grid_heatmap", concurrency_id="heavy", concurrency_limit=HEAVY_CONCURRENCY)
+
+
 def build_demo(detector, *, card_folder=None, cache_examples: bool = True, queue_max: int | None = None) -> gr.Blocks:
     """The Blocks app over one loaded detector (tests pass a small one). The model card is read from
     card_folder, by default the detector's own folder; queue_max defaults to settings.QUEUE_MAX_SIZE (read
@@ -93,10 +205,9 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True, queue
     default_threshold = float(det.threshold)
     card = model_markdown(det, read_card(card_folder or det.folder))
     cache_dir = example_cache_dir(det) if cache_examples else None
-    cache_examples = cache_dir is not None
-    analyze_image, predict_image, explain_image, analyze_video, grid_heatmap, video_example = (
-        bind(fn, det) for fn in (h.analyze_image, h.predict_image, h.explain_image, h.analyze_video,
-                                 h.grid_heatmap, h.video_example))
+    cache = cache_dir is not None
+    ev = SimpleNamespace(**{fn.__name__: bind(fn, det) for fn in (
+        h.analyze_image, h.predict_image, h.explain_image, h.analyze_video, h.grid_heatmap, h.video_example)})
 
     # Gradio's cache is cleaned by gradio_compat.start_cleaner (started by app.launch), not by delete_cache=.
     with gradio_compat.examples_cached_in(cache_dir), gr.Blocks(title="Explainable deepfake detector") as demo:
@@ -111,113 +222,15 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True, queue
                               info=f"Default {render.threshold_text(default_threshold)} from the model config; "
                                    "shared by all tabs.", elem_id="threshold")
         with gr.Tabs() as tabs:
-            # ------------------------------------------------------ image
             with gr.Tab("Image", id="image"):
-                with gr.Row():
-                    with gr.Column():
-                        img_in = upload_image(sources=["upload", "webcam", "clipboard"], elem_id="image-input",
-                                              label=f"Image (max {settings.MAX_FILE_SIZE_MB} MB)")
-                        img_file = upload_button(label="Or pick an image file (any accepted format, e.g. iPhone "
-                                                       "HEIC, AVIF)", elem_id="image-file")
-                        cam_method = gr.Dropdown(list(explain.CAM_METHODS), value="gradcam", label="CAM method")
-                        img_btn = gr.Button("Analyze", variant="primary", elem_id="image-run")
-                    with gr.Column():
-                        img_verdict = gr.Markdown(label="Verdict", elem_id="image-verdict")
-                        img_faces = gr.Image(label="Faces (red FAKE, green REAL)", format="png",
-                                             interactive=False, elem_id="image-faces")
-                        img_cam = gr.Image(label="CAM of the fake output (probability written on each map)",
-                                           format="png", interactive=False, elem_id="image-cam")
-                img_rep_json, img_rep_html, img_json = report_outputs()
-                img_outputs = [img_verdict, img_faces, img_cam, img_json, img_rep_json, img_rep_html]
-                examples(["astronaut.png", "astronaut_sbi_fake.png"], img_in, img_outputs, analyze_image,
-                         cache_examples)
-            # ------------------------------------------------------ video
+                img = image_tab(ev, cache)
             with gr.Tab("Video", id="video"):
-                with gr.Row():
-                    with gr.Column():
-                        vid_in = gr.File(file_types=VIDEO_TYPES, elem_id="video-input",
-                                         label=f"Video (max {settings.MAX_FILE_SIZE_MB} MB; any codec: a "
-                                               "browser-playable preview is made)")
-                        vid_preview = gr.Video(label="Preview (H.264)", interactive=False, height=320,
-                                               elem_id="video-preview")
-                        n_frames = gr.Slider(1, media.MAX_SAMPLED_FRAMES, value=32, step=1,
-                                             label="Frames to sample (evenly spaced)")
-                        aggregation = gr.Radio(["mean", "confident"], value="mean", label="Video score",
-                                               info="mean over frames with a face, or the DFDC winner's "
-                                                    "'confident' strategy")
-                        vid_btn = gr.Button("Analyze video", variant="primary", elem_id="video-run")
-                    with gr.Column():
-                        vid_verdict = gr.Markdown(label="Verdict", elem_id="video-verdict")
-                        vid_timeline = gr.Image(label="Timeline: fake probability per sampled frame", format="png",
-                                                show_label=False, interactive=False, elem_id="video-timeline")
-                        importance = gr.Radio([("leave-one-out", "leave_one_out"), ("blank frame", "blank")],
-                                              value="leave_one_out", label="Frame importance method")
-                        vid_importance = gr.Image(label="Frame importance", format="png", interactive=False,
-                                                  show_label=False, elem_id="video-importance")
-                vid_gallery = gr.Gallery(label="Sampled frames (select one, then send it to Grid heatmap)",
-                                         columns=8, height=420, elem_id="video-gallery")
-                to_grid = gr.Button("Grid heatmap of the selected frame", size="sm")
-                vid_rep_json, vid_rep_html, vid_json = report_outputs()
-                vid_state = gr.State(None)
-                vid_index = gr.State(None)
-                vid_outputs = [vid_verdict, vid_timeline, vid_importance, vid_gallery, vid_json, vid_rep_json,
-                               vid_rep_html, vid_state]
-                examples(["astronaut_sbi.mp4"], vid_in, vid_outputs[:-1], video_example, cache_examples,
-                         "Example (made by this project: the middle third of the frames is self-blended)")
-            # ------------------------------------------------------ grid heatmap
+                vid = video_tab(ev, cache)
             with gr.Tab("Grid heatmap", id="grid"):
-                with gr.Row():
-                    with gr.Column():
-                        grid_in = upload_image(format="png", sources=["upload", "clipboard"],
-                                               label=f"Image or a frame sent from the Video tab (max "
-                                                     f"{settings.MAX_FILE_SIZE_MB} MB)", elem_id="grid-input")
-                        grid_file = upload_button(label="Or pick an image file (e.g. HEIC, AVIF)", elem_id="grid-file")
-                        grid_size = gr.Slider(explain.GRID_MIN, explain.GRID_MAX, value=GRID_DEFAULT, step=1,
-                                              label="Grid size G (G x G cells; cost grows with G squared)")
-                        with gr.Row():
-                            g4 = gr.Button("4 x 4", size="sm")
-                            g16 = gr.Button("16 x 16", size="sm")
-                        baseline = gr.Radio(list(explain.OCCLUSION_BASELINES), value="mean",
-                                            label="Occlusion baseline (what replaces each cell)")
-                        grid_btn = gr.Button("Compute heatmap", variant="primary", elem_id="grid-run")
-                    with gr.Column():
-                        grid_verdict = gr.Markdown(label="Verdict", elem_id="grid-verdict")
-                        grid_img = gr.Image(label="Occlusion heatmap (red: cell pushes toward FAKE)", format="png",
-                                            show_label=False, interactive=False, elem_id="grid-heatmap")
-                        grid_csv = gr.File(label="Raw grid (CSV)", interactive=False, height=90)
-                grid_rep_json, grid_rep_html, grid_json = report_outputs()
-                grid_outputs = [grid_verdict, grid_img, grid_json, grid_csv, grid_rep_json, grid_rep_html]
-                examples(["astronaut_sbi_fake.png", "astronaut.png"], grid_in, grid_outputs, grid_heatmap,
-                         cache_examples)
-            # ------------------------------------------------------ model
+                grid = grid_tab(ev, cache)
             with gr.Tab("Model", id="model"):
                 gr.Markdown(card, elem_id="model-card")
-
-        # ------------------------------------------------------------------ events
-        # One click, one analysis: the CAM analysis also gives the verdict and the face boxes.
-        img_btn.click(analyze_image, [img_in, cam_method, threshold], img_outputs, api_visibility="private",
-                      concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy")
-        # The documented API endpoints, on no UI trigger (gr.on with no triggers: called by clients only).
-        gr.on([], predict_image, [img_in, threshold], [img_verdict, img_faces, img_json, img_rep_json, img_rep_html],
-              api_name="predict_image", concurrency_limit=LIGHT_CONCURRENCY, concurrency_id="light")
-        gr.on([], explain_image, [img_in, cam_method, threshold],
-              [img_verdict, img_cam, img_json, img_rep_json, img_rep_html], api_name="explain_image",
-              concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy")
-        img_file.upload(h.as_image_input, [img_file], [img_in], api_visibility="private", queue=False)
-        grid_file.upload(h.as_image_input, [grid_file], [grid_in], api_visibility="private", queue=False)
-        vid_in.upload(h.video_preview, [vid_in], [vid_preview], api_visibility="private", concurrency_limit=1,
-                      concurrency_id="preview")
-        vid_in.clear(lambda: None, None, [vid_preview], api_visibility="private", queue=False)
-        vid_btn.click(analyze_video, [vid_in, n_frames, aggregation, importance, threshold], vid_outputs,
-                      api_name="analyze_video", concurrency_id="heavy", concurrency_limit=HEAVY_CONCURRENCY)
-        importance.change(h.rerender_importance, [vid_state, importance], [vid_importance], api_visibility="private",
-                          queue=False)
-        vid_gallery.select(h.pick_frame, [vid_state], [vid_index], api_visibility="private", queue=False)
-        to_grid.click(h.frame_to_grid, [vid_state, vid_index], [grid_in, tabs], api_visibility="private")
-        g4.click(lambda: 4, None, [grid_size], api_visibility="private", queue=False)
-        g16.click(lambda: 16, None, [grid_size], api_visibility="private", queue=False)
-        grid_btn.click(grid_heatmap, [grid_in, grid_size, baseline, threshold], grid_outputs,
-                       api_name="grid_heatmap", concurrency_id="heavy", concurrency_limit=HEAVY_CONCURRENCY)
+        wire(ev, threshold, tabs, img, vid, grid)
 
     demo.queue(max_size=settings.QUEUE_MAX_SIZE if queue_max is None else queue_max,
                default_concurrency_limit=1)
