@@ -55,6 +55,11 @@ def upload_button(**kwargs) -> gr.UploadButton:
     return gr.UploadButton(file_types=IMAGE_TYPES, file_count="single", type="filepath", size="sm", **kwargs)
 
 
+def picture(label: str, elem_id: str, show_label: bool | None = False) -> gr.Image:
+    """An output picture (a PNG file a handler wrote)."""
+    return gr.Image(label=label, format="png", interactive=False, show_label=show_label, elem_id=elem_id)
+
+
 def report_outputs():
     """(JSON report file, HTML report file, result JSON) components, in a tab's layout."""
     with gr.Row():
@@ -98,10 +103,8 @@ def image_tab(ev, cache: bool) -> SimpleNamespace:
             run = gr.Button("Analyze", variant="primary", elem_id="image-run")
         with gr.Column():
             verdict = gr.Markdown(label="Verdict", elem_id="image-verdict")
-            faces = gr.Image(label="Faces (red FAKE, green REAL)", format="png", interactive=False,
-                             elem_id="image-faces")
-            cam = gr.Image(label="CAM of the fake output (probability written on each map)", format="png",
-                           interactive=False, elem_id="image-cam")
+            faces = picture("Faces (red FAKE, green REAL)", "image-faces", show_label=None)
+            cam = picture("CAM of the fake output (probability written on each map)", "image-cam", show_label=None)
     rep_json, rep_html, result = report_outputs()
     outputs = [verdict, faces, cam, result, rep_json, rep_html]
     examples(["astronaut.png", "astronaut_sbi_fake.png"], inp, outputs, ev.analyze_image, cache)
@@ -124,12 +127,10 @@ def video_tab(ev, cache: bool) -> SimpleNamespace:
             run = gr.Button("Analyze video", variant="primary", elem_id="video-run")
         with gr.Column():
             verdict = gr.Markdown(label="Verdict", elem_id="video-verdict")
-            timeline = gr.Image(label="Timeline: fake probability per sampled frame", format="png",
-                                show_label=False, interactive=False, elem_id="video-timeline")
+            timeline = picture("Timeline: fake probability per sampled frame", "video-timeline")
             importance = gr.Radio([("leave-one-out", "leave_one_out"), ("blank frame", "blank")],
                                   value="leave_one_out", label="Frame importance method")
-            importance_img = gr.Image(label="Frame importance", format="png", interactive=False, show_label=False,
-                                      elem_id="video-importance")
+            importance_img = picture("Frame importance", "video-importance")
     gallery = gr.Gallery(label="Sampled frames (select one, then send it to Grid heatmap)", columns=8, height=420,
                          elem_id="video-gallery")
     to_grid = gr.Button("Grid heatmap of the selected frame", size="sm")
@@ -160,8 +161,7 @@ def grid_tab(ev, cache: bool) -> SimpleNamespace:
             run = gr.Button("Compute heatmap", variant="primary", elem_id="grid-run")
         with gr.Column():
             verdict = gr.Markdown(label="Verdict", elem_id="grid-verdict")
-            heatmap = gr.Image(label="Occlusion heatmap (red: cell pushes toward FAKE)", format="png",
-                               show_label=False, interactive=False, elem_id="grid-heatmap")
+            heatmap = picture("Occlusion heatmap (red: cell pushes toward FAKE)", "grid-heatmap")
             raw = gr.File(label="Raw grid (CSV)", interactive=False, height=90)
     rep_json, rep_html, result = report_outputs()
     outputs = [verdict, heatmap, result, raw, rep_json, rep_html]
