@@ -1,4 +1,6 @@
-"""Downloadable reports of one analysis: a JSON dict and one self-contained HTML page (images inlined
+"""Downloadable reports of one analysis: a JSON dict and one self-contained HTML page.
+
+Downloadable reports of one analysis: a JSON dict and one self-contained HTML page (images inlined
 as base64 PNG). Only what the result says and the name/hash of the input: never a server path, an
 environment value or a traceback."""
 from __future__ import annotations

@@ -77,12 +77,12 @@ class ImageResult(_Json):
     threshold: float
     faces: tuple[FaceResult, ...]
     scored_whole_image: bool  # no face found and the whole image was scored on request
-    face_detector: str
+    face_detector: str  # "yunet" or "haar"
     model_id: str
     model_revision: str
-    width: int
+    width: int  # of the image as decoded (after EXIF rotation)
     height: int
-    timings_ms: dict
+    timings_ms: dict  # milliseconds per step: detect, classify, ...
     warnings: tuple[str, ...] = ()
     kind: str = "image"
 
