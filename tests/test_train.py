@@ -558,6 +558,24 @@ def test_trained_sources_come_from_the_split_or_the_data_summary():
     assert trained_sources({"deepfake": {}}) is None
 
 
+def test_lr_schedule_warms_up_then_follows_a_cosine_over_steps():
+    import torch
+
+    from deepfake.train.train import lr_scheduler
+
+    optim = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    sched = lr_scheduler(optim, 1000)  # warm-up of 100 steps
+    lrs = []
+    for step in range(1000):
+        sched.step_update(step)
+        lrs.append(optim.param_groups[0]["lr"])
+    assert lrs[0] == pytest.approx(1e-5)  # lr / warm-up steps
+    assert lrs[50] == pytest.approx(1e-5 + 50 * (1e-3 - 1e-5) / 100)
+    assert lrs[100] == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 0.1)))
+    assert lrs[500] == pytest.approx(0.5e-3) and lrs[-1] < 1e-7
+    assert all(a >= b for a, b in zip(lrs[100:], lrs[101:]))
+
+
 def test_learning_curve_is_recorded_per_epoch():
     from deepfake.train.train import learning_curve_of
 

@@ -264,6 +264,17 @@ def choose_threshold(labels: np.ndarray, scores: np.ndarray, sources: np.ndarray
 
 
 # ------------------------------------------------------------------------------------ training
+def lr_scheduler(optim, total_steps: int):
+    """timm's cosine schedule over steps, after a linear warm-up of min(100, total/10) steps from lr/warm-up;
+    call step_update(step) before each optimiser step."""
+    from timm.scheduler import CosineLRScheduler
+
+    warmup = max(1, min(100, total_steps // 10))
+    base = optim.param_groups[0]["lr"]
+    return CosineLRScheduler(optim, t_initial=total_steps, lr_min=0.0, warmup_t=warmup, warmup_lr_init=base / warmup,
+                             t_in_epochs=False)
+
+
 def frozen_modules(net, stages: int) -> list:
     """Stem and the first `stages` stages of an EfficientNet-style timm model (none for others)."""
     if stages <= 0 or not hasattr(net, "blocks"):
@@ -331,7 +342,7 @@ def _train_logged(opts: TrainOptions, splits: dict, log_dir: Path, fh, t_start: 
     sampler = Sampler(train_ds, opts, rng)
     steps_per_epoch = max(1, opts.samples_per_epoch // opts.batch_size)
     total_steps = steps_per_epoch * opts.epochs
-    warmup = min(100, total_steps // 10)
+    sched = lr_scheduler(optim, total_steps)
     budget = opts.minutes * 60.0
     t_loop = time.time()
     history, best = [], None
@@ -347,15 +358,12 @@ def _train_logged(opts: TrainOptions, splits: dict, log_dir: Path, fh, t_start: 
             mod.eval()  # frozen BatchNorm keeps its ImageNet statistics
         t_ep, losses, seen = time.time(), [], 0
         for _ in range(steps_per_epoch):
-            progress = step / total_steps
             if time.time() - t_loop >= budget:
                 _log(f"WARNING: stopped at the {opts.minutes:g}-minute safety cap after {step} of "
                      f"{total_steps} steps (the CPU is much slower than expected)", fh)
                 stop = True
                 break
-            lr = opts.lr * min(1.0, (step + 1) / max(warmup, 1)) * 0.5 * (1 + np.cos(np.pi * progress))
-            for g in optim.param_groups:
-                g["lr"] = lr
+            sched.step_update(step)
             x, y = sampler.batch()
             logits = net(to_tensor(x, mean, std))
             loss = F.cross_entropy(logits, torch.from_numpy(y), label_smoothing=0.05)
