@@ -159,6 +159,12 @@ def test_ffpp_video_groups_join_both_originals_of_every_fake(tmp_path):
                                 "ffpp_c23_FaceShifter_469_481")} == {"ffpp:469"}
 
 
+def test_flux_faces_group_by_person():
+    assert data.identity_of("gonzalez_0035fbe8e7b7") == data.identity_of("gonzalez_00a8cc2bac19") == "person:gonzalez"
+    assert data.identity_of("real_00001") == "person:00001"  # ciplab names keep their old groups
+    assert data.identity_of("aaivbtdyjn") == "file:aaivbtdyjn"
+
+
 def test_train_only_folders_never_reach_validation_or_test(tmp_path):
     main, extra = tmp_path / "main", tmp_path / "ffpp_faces"
     for folder, n in ((main, 8), (extra, 5)):

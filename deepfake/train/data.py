@@ -83,6 +83,7 @@ def source_name(folder: Path) -> str:
 _FFPP = re.compile(r"ffpp_.*?_(\d{3})(?:_(\d{3}))?$")
 _FFPP_GROUP = re.compile(r"^ffpp:(\d{3})$")
 _WILD = re.compile(r"^(real|fake)[-_ ]?(.+)$", re.IGNORECASE)
+_PERSON_HASH = re.compile(r"^([a-z]+)_[0-9a-f]{12}$")  # flux_faces: <person>_<hash>, real and fake alike
 
 
 def identity_of(stem: str) -> str:
@@ -93,6 +94,9 @@ def identity_of(stem: str) -> str:
     m = _WILD.match(stem)
     if m:
         return "person:" + m.group(2).lower()
+    m = _PERSON_HASH.match(stem)
+    if m:
+        return "person:" + m.group(1)
     return "file:" + stem
 
 
