@@ -546,6 +546,7 @@ def test_evaluate_tables_by_face_size_and_cross_source_on_known_rows():
     assert sizes["image"]["a"]["<80"] == {"n": 4, "auc": 1.0}
     assert sizes["image"]["a"][">160"] == {"n": 4, "auc": 0.0}
     assert sizes["image"]["a"]["80-160"] == {"n": 0, "auc": None}
+    assert "frame" not in sizes  # no frame rows: no empty table
     cross = cross_source_table(summarise(rows, 0.5), {"v"})
     assert cross["cross_source"] == {"v": 0.5}  # video level: real 0.4 vs fakes 0.6 and 0.3
     assert cross["in_source"] == {"a": 15 / 32}  # image level: 7.5 of the 16 (real, fake) pairs ranked right

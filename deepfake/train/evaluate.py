@@ -160,6 +160,8 @@ def by_face_size(rows: list[dict]) -> dict:
     out = {}
     for level in ("image", "frame"):
         sel = [r for r in rows if r["condition"] in SIZE_CONDITIONS and r["level"] == level and r.get("face_px")]
+        if not sel:
+            continue
         for s in sorted({r["source"] for r in sel}) + ["all"]:
             rs = [r for r in sel if s == "all" or r["source"] == s]
             for name, _, _ in FACE_SIZE_BINS:
