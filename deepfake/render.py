@@ -1,7 +1,6 @@
-"""Pictures of results: pure functions from result objects (and their pixels) to RGB arrays or figures.
+"""Pictures of results: pure functions from result objects (and their pixels) to RGB uint8 arrays or figures.
 
-Pictures of results: pure functions from result objects (and the pixels they describe) to RGB uint8
-arrays or matplotlib figures. No detection logic here: every number drawn comes from the result.
+No detection logic here: every number drawn comes from the result.
 
 Figures are built with matplotlib's object API (`Figure` + Agg canvas), never pyplot, so rendering is
 thread-safe inside a server and leaves no global figure state behind.

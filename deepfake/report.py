@@ -1,8 +1,7 @@
 """Downloadable reports of one analysis: a JSON dict and one self-contained HTML page.
 
-Downloadable reports of one analysis: a JSON dict and one self-contained HTML page (images inlined
-as base64 PNG). Only what the result says and the name/hash of the input: never a server path, an
-environment value or a traceback."""
+Images are inlined as base64 PNG. Only what the result says and the name/hash of the input: never a server path,
+an environment value or a traceback."""
 from __future__ import annotations
 
 import base64

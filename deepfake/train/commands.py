@@ -1,7 +1,7 @@
 """The `train`, `evaluate`, `threshold` and `push` subcommands of the command line.
 
-`train`, `evaluate`, `threshold` and `push` subcommands, registered on the main CLI's subparsers
-(also runnable alone: python -m deepfake.train.commands train|evaluate|threshold|push ...)."""
+Registered on the main CLI's subparsers (also runnable alone: python -m deepfake.train.commands
+train|evaluate|threshold|push ...)."""
 from __future__ import annotations
 
 import argparse

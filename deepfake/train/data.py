@@ -1,7 +1,7 @@
 """Training data: labelled folders -> items with source and identity group -> cached face crops.
 
-Labelled folders (real/ and fake/, images and videos) -> items with source and identity group ->
-face crops made with exactly the inference recipe (detect + crop_face, largest face), cached on disk.
+Folders hold real/ and fake/ (images and videos); crops are made with exactly the inference recipe (detect +
+crop_face, largest face) and cached on disk.
 
 Splits are by identity group, never by frame: a video's frames share its group; a FaceForensics++ fake
 `A_B` joins originals A and B (and every other fake made from either) in one group; in-the-wild Real*/Fake* clips group by person; DFDC
@@ -81,7 +81,6 @@ def source_name(folder: Path) -> str:
 
 
 _FFPP = re.compile(r"ffpp_.*?_(\d{3})(?:_(\d{3}))?$")
-_FFPP_GROUP = re.compile(r"^ffpp:(\d{3})$")
 _WILD = re.compile(r"^(real|fake)[-_ ]?(.+)$", re.IGNORECASE)
 _PERSON_HASH = re.compile(r"^([a-z]+)_[0-9a-f]{12}$")  # flux_faces: <person>_<hash>, real and fake alike
 
@@ -134,18 +133,15 @@ def join_ffpp_pairs(items: list[Item]) -> list[Item]:
             a = parent[a]
         return a
 
-    for it in items:
-        m = _FFPP.match(it.path.stem)
+    ids = [_FFPP.match(it.path.stem) for it in items]  # identity_of named FF++ groups by the first id
+    for m in ids:
         if m and m.group(2):
             a, b = find(m.group(1)), find(m.group(2))
             parent[max(a, b)] = min(a, b)
     if not parent:
         return items
-    out = []
-    for it in items:
-        m = _FFPP_GROUP.match(it.group)
-        out.append(Item(it.path, it.label, it.source, f"ffpp:{find(m.group(1))}", it.kind) if m else it)
-    return out
+    return [Item(it.path, it.label, it.source, f"ffpp:{find(m.group(1))}", it.kind) if m else it
+            for it, m in zip(items, ids)]
 
 
 def thumbnail(path: Path, size: int = 16) -> np.ndarray:

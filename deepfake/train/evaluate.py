@@ -1,9 +1,8 @@
 """Evaluate a detector on labelled folders through the inference path (Detector.analyze_*).
 
-Evaluate a detector on labelled folders through the inference path (Detector.analyze_image /
-analyze_video): metrics at image/frame level and at video level, ROC and reliability plots, a
-robustness table (JPEG quality 50, half- and quarter-size downscale), AUC by face size, the split into
-sources seen in training and sources held out of it (cross-source), and the training run's learning curve."""
+Metrics at image/frame level and at video level, ROC and reliability plots, a robustness table (JPEG quality 50,
+half- and quarter-size downscale), AUC by face size, the split into sources seen in training and sources held
+out of it (cross-source), and the training run's learning curve."""
 from __future__ import annotations
 
 import csv

@@ -1,8 +1,7 @@
 """Dense (68-point) face landmarks of training crops, for self-blended masks.
 
-Dense (68-point) face landmarks of training crops, for self-blended masks: dlib's shape predictor run on
-the face box the crop recipe already found. Needed at training time only (dlib-bin and
-face-recognition-models from requirements-dev.txt); computed once, with the crop cache."""
+dlib's shape predictor run on the face box the crop recipe already found. Needed at training time only (dlib-bin
+and face-recognition-models from requirements-dev.txt); computed once, with the crop cache."""
 from __future__ import annotations
 
 import functools

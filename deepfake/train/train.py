@@ -1,9 +1,8 @@
 """Train a detector on face crops with self-blended and labelled fakes.
 
-Train a detector: cached face crops (inference recipe) + self-blended fakes + labelled fakes, in pairs
-(a real face and its fake share one random augmentation, as SBI trains), augmentations that mimic what
-uploads go through; checkpoint chosen on sources held out of training entirely (cross-source validation),
-threshold on the validation split."""
+Cached face crops (inference recipe) + self-blended fakes + labelled fakes, in pairs (a real face and its fake
+share one random augmentation, as SBI trains), augmentations that mimic what uploads go through; checkpoint
+chosen on sources held out of training entirely (cross-source validation), threshold on the validation split."""
 from __future__ import annotations
 
 import copy
@@ -149,9 +148,8 @@ class Sampler:
         same = self.real_by_group.get(str(self.groups[fake_row]))
         if same is not None:
             return int(self.rng.choice(same))
-        names, groups, _ = self.pools[0]
         src = self.ds.items[self.ds.item_index[fake_row]].source
-        pool = groups.get(src)
+        pool = self.pools[0][1].get(src)  # (names, groups by source, weights) of the real faces
         return int(self.rng.choice(pool)) if pool is not None else self._pick(0)
 
     def geometry(self, i: int):
