@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -266,7 +267,8 @@ def item_crops(item: Item, detector: FaceDetector, recipe: CropRecipe, cache: Pa
     c = face_crops(rgbs, detector, recipe)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
+        # A name of this process's own: two training runs may fill one cache at once.
+        tmp = path.with_name(f"{key}.{os.getpid()}.tmp.npz")
         np.savez(tmp, crops=c.crops, landmarks=c.landmarks, boxes=c.boxes, frames_total=c.frames_total,
                  landmarks68=c.landmarks68)
         tmp.replace(path)

@@ -310,6 +310,9 @@ def _train_logged(opts: TrainOptions, splits: dict, log_dir: Path, fh, t_start: 
         _log(f"WARNING: {fd.warning}", fh)
     recipe = CropRecipe(opts.margin, opts.size)
     heldout_sources = {data.source_name(Path(d)) for d in opts.holdout_dirs}
+    # Cross-source = held out of training entirely: a held-out folder of a source that also trains (ciplab/val
+    # beside ciplab/train) is in-source.
+    cross_sources = heldout_sources - {it.source for it in splits["train"]}
     (log_dir / "split.json").write_text(json.dumps(
         {s: [[str(it.path), it.label, it.source, it.group] for it in v] for s, v in splits.items()}, indent=0))
     _log(f"items: " + ", ".join(f"{s} {len(v)}" for s, v in splits.items()), fh)
@@ -346,7 +349,7 @@ def _train_logged(opts: TrainOptions, splits: dict, log_dir: Path, fh, t_start: 
     history, best = [], None
     val_sources = val_ds.sources
     _log("checkpoint chosen by item-level AUC on " + (
-        f"sources held out of training: {', '.join(sorted(heldout_sources))}" if heldout_sources
+        f"sources held out of training: {', '.join(sorted(cross_sources))}" if cross_sources
         else "held-out identities of the training sources (no --holdout source given)"), fh)
     step = 0
     stop = False
@@ -375,7 +378,7 @@ def _train_logged(opts: TrainOptions, splits: dict, log_dir: Path, fh, t_start: 
             step += 1
         dt = time.time() - t_ep
         scores = predict(judged, val_ds.crops, mean, std, flip=opts.test_time_flip)
-        v = validation_aucs(val_ds, scores, heldout_sources)
+        v = validation_aucs(val_ds, scores, cross_sources)
         mean_auc = v["select"]
         rec = {"epoch": epoch, "steps": step, "loss": float(np.mean(losses)) if losses else None,
                "img_per_s": round(seen / max(dt, 1e-6), 1), "val_auc_mean": mean_auc, "val_auc": v["all"],
