@@ -5,7 +5,9 @@ serve it with this app's settings and the cache cleaner (webapp.gradio_compat).
 
     python app.py            # http://127.0.0.1:7860 (0.0.0.0:7860 on a Space)
 
-Named endpoints for gradio_client: /predict_image, /explain_image, /analyze_video, /grid_heatmap.
+Named endpoints for gradio_client: /predict_image, /explain_image, /analyze_video, /grid_heatmap. Each takes the
+band's bounds last: threshold (FAKE from it), then real_below (REAL below it, UNCERTAIN between); both default to
+the model's, so calls made before real_below existed keep working.
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The command line: `python -m deepfake predict | train | evaluate | threshold | push`.
 
-predict prints one JSON object per input file per line on stdout; progress and warnings go to stderr.
+predict prints one JSON object per input file per line on stdout; progress, warnings, a readable line per file
+and the counts per label go to stderr.
 """
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import render
+from .band import BANDS, NO_FACE, UNCERTAIN, Band
 from .detector import DEFAULT_FRAMES, load_detector
-from .errors import DeepfakeError
+from .errors import DeepfakeError, InputError
 from .explain import CAM_METHODS
 from .media import is_media_name, load_image, media_kind, unsupported_reason
 from .video import AGGREGATIONS
@@ -55,6 +57,7 @@ def _write_explanations(det, path: Path, result, outdir: Path, args) -> dict:
     if result.kind == "video":
         name = f"{stem}.frame_importance.json"
         rows = [{"index": f.index, "timestamp_s": f.timestamp_s, "fake_probability": f.fake_probability,
+                 "label": f.label, "reasons": list(f.reasons),
                  "importance_leave_one_out": f.importance_leave_one_out, "importance_blank": f.importance_blank}
                 for f in result.frames]
         (outdir / name).write_text(json.dumps(rows, indent=1))
@@ -62,10 +65,12 @@ def _write_explanations(det, path: Path, result, outdir: Path, args) -> dict:
         return written
     if result.fake_probability is None:
         return written
-    cam = det.grad_cam(path, args.cam_method, threshold=args.threshold, whole_image=args.whole_image)
+    cam = det.grad_cam(path, args.cam_method, threshold=args.threshold, whole_image=args.whole_image,
+                       real_below=args.real_below)
     Image.fromarray(render.cam_overlay(load_image(path), cam)).save(outdir / f"{stem}.gradcam.png")
     written["gradcam"] = f"{stem}.gradcam.png"
-    occ = det.occlusion_map(path, grid=args.grid, threshold=args.threshold, whole_image=args.whole_image)
+    occ = det.occlusion_map(path, grid=args.grid, threshold=args.threshold, whole_image=args.whole_image,
+                            real_below=args.real_below)
     Image.fromarray(render.occlusion_overlay(occ)).save(outdir / f"{stem}.grid.png")
     (outdir / f"{stem}.grid.json").write_text(json.dumps(occ.to_dict()))
     written["grid"] = f"{stem}.grid.png"
@@ -73,9 +78,45 @@ def _write_explanations(det, path: Path, result, outdir: Path, args) -> dict:
     return written
 
 
+def request_band(det, threshold: float | None, real_below: float | None) -> Band:
+    """The band a run asks for: the model's, with the bounds given replaced (as Detector does for each call:
+    without --real-below, the model's REAL bound, moved down to a lower threshold). InputError when the bounds
+    are out of [0, 1] or the REAL bound is above the threshold, so a bad pair stops the run before any file."""
+    for flag, v in (("--threshold", threshold), ("--real-below", real_below)):
+        if v is not None and not 0.0 <= v <= 1.0:  # NaN fails this too
+            raise InputError(f"{flag} must be between 0 and 1, got {v:g}.")
+    t = det.band.fake_from if threshold is None else threshold
+    r = min(det.band.real_below, t) if real_below is None else real_below
+    if r > t:
+        raise InputError(f"--real-below ({r:g}) must not be above the threshold ({t:g}).")
+    return Band(real_below=r, fake_from=t)
+
+
+def summary_line(path, result) -> str:
+    """One readable line per file: label, probability and why an UNCERTAIN is one."""
+    text = f"{path}: {result.label}"
+    if result.fake_probability is not None:
+        text += f" p(fake)={result.fake_probability:.3f}"
+    if result.kind == "video":
+        text += f" ({result.frames_judged}/{result.frames_sampled} frames judged)"
+    if result.reasons:
+        text += f" - no face passed the quality gates: {render.reasons_text(result.reasons)}"
+    elif result.label == UNCERTAIN:
+        text += f" - between the bounds ({render.band_text(result.real_below, result.threshold)})"
+    return text
+
+
+def counts_line(counts: dict) -> str:
+    """"3 files: 1 FAKE, 1 UNCERTAIN, 0 REAL, 1 NO_FACE, 0 failed"."""
+    n = sum(counts.values())
+    parts = ", ".join(f"{counts[k]} {k}" for k in (*BANDS, NO_FACE)) + f", {counts['failed']} failed"
+    return f"{n} file{'s' * (n != 1)}: {parts}"
+
+
 def cmd_predict(args) -> int:
     try:
         det = load_detector(args.model, face_detector=args.face_detector)
+        request_band(det, args.threshold, args.real_below)
     except DeepfakeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -83,7 +124,7 @@ def cmd_predict(args) -> int:
     inputs, skipped = collect_inputs(args.paths)
     if skipped:
         print(f"skipped {skipped} file{'s' * (skipped != 1)} that are not images or videos", file=sys.stderr)
-    failed = 0
+    counts = dict.fromkeys((*BANDS, NO_FACE, "failed"), 0)
     for path in tqdm(inputs, desc="analysing", unit="file", file=sys.stderr, disable=None):
         kind = media_kind(path)
         row = {"path": str(path), "kind": kind}
@@ -91,19 +132,25 @@ def cmd_predict(args) -> int:
             if kind is None:
                 raise DeepfakeError(unsupported_reason(path))
             result = det.analyze(path, frames=args.frames, aggregation=args.aggregation,
-                                 threshold=args.threshold, whole_image=args.whole_image)
+                                 threshold=args.threshold, whole_image=args.whole_image, real_below=args.real_below)
             row.update(result.to_dict())
             if args.explain:
                 row["explanations"] = _write_explanations(det, path, result, Path(args.explain), args)
         except DeepfakeError as exc:
             row["error"] = str(exc)
-            failed += 1
         except Exception as exc:  # one bad file must not end the run; say what failed, without a traceback
             row["error"] = f"unexpected {type(exc).__name__} while analysing this file"
             logging.getLogger(__name__).debug("analysis failed", exc_info=True)
-            failed += 1
+        if "error" in row:
+            counts["failed"] += 1
+            tqdm.write(f"{path}: failed ({row['error']})", file=sys.stderr)
+        else:
+            counts[result.label] = counts.get(result.label, 0) + 1
+            tqdm.write(summary_line(path, result), file=sys.stderr)
         print(json.dumps(row), flush=True)
-    return 1 if failed else 0
+    if inputs:
+        print(counts_line(counts), file=sys.stderr)
+    return 1 if counts["failed"] else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,7 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--face-detector", default=None, help="'yunet' (default), 'haar' or a YuNet .onnx path")
     p.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help="frames sampled per video")
     p.add_argument("--aggregation", choices=AGGREGATIONS, default="mean", help="video score from frame scores")
-    p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the model's)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="FAKE from this fake probability (default: the model's threshold)")
+    p.add_argument("--real-below", type=float, default=None,
+                   help="REAL below this fake probability, UNCERTAIN from it up to the threshold (default: the "
+                        "model's REAL bound, at most the threshold); must not be above the threshold")
     p.add_argument("--whole-image", action="store_true", help="score the whole image when no face is found")
     p.add_argument("--explain", metavar="OUTDIR", default=None,
                    help="write Grad-CAM and grid-heatmap PNGs (images) and frame importance JSON (videos)")

@@ -6,7 +6,6 @@ end (app, CLI, Python API, tests, benchmarks) goes through these methods.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -14,14 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import explain, media, video
+from . import explain, media, quality, video
+from .band import NO_FACE, UNCERTAIN, Band
 from .crop import crop_face, whole_image_crop
 from .errors import InputError
 from .faces import Face, FaceDetector, load_face_detector
 from .hub import resolve_source
 from .model import DEFAULT_BATCH, Network
 from .results import (CamResult, FaceCam, FaceResult, FrameResult, ImageResult, OcclusionResult, Provenance,
-                      VideoResult, label_for)
+                      VideoResult)
+from .verdict import Verdict, face_label, judge, merged_reasons
 
 DEFAULT_FRAMES = 32
 WHOLE_IMAGE_WARNING = ("No face detected: the whole image was scored, as requested. The detector was trained "
@@ -32,15 +33,18 @@ def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000.0, 2)
 
 
-def _max_or_none(probs: np.ndarray) -> float | None:
-    """The verdict's probability: the highest over faces (None when there is none)."""
-    return float(probs.max()) if len(probs) else None
+def _gate_warning(v: Verdict) -> tuple[str, ...]:
+    """The warning of a verdict no face could be judged for (empty otherwise)."""
+    if not v.reasons:
+        return ()
+    return (f"No face passed the quality gates ({', '.join(v.reasons)}): the label is UNCERTAIN, not a verdict.",)
 
 
-def face_results(faces, boxes, probs, threshold: float) -> tuple[FaceResult, ...]:
+def face_results(faces, boxes, probs, band: Band, qualities, reasons) -> tuple[FaceResult, ...]:
     """The FaceResult of each scored face (the only place one is built)."""
     return tuple(FaceResult(tuple(int(v) for v in f.box), tuple(int(v) for v in b), f.score, float(p),
-                            label_for(p, threshold)) for f, b, p in zip(faces, boxes, probs))
+                            face_label(p, r, band), q.to_dict(), r)
+                 for f, b, p, q, r in zip(faces, boxes, probs, qualities, reasons))
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class Scored:
     boxes: list[tuple[int, int, int, int]]
     probs: np.ndarray
     timings_ms: dict  # face_detection, classification, total
+    qualities: tuple = ()  # deepfake.quality.FaceQuality of each face
+    reasons: tuple = ()  # the quality gates each face failed
 
     @property
     def whole_image(self) -> bool:
@@ -85,11 +91,23 @@ class Detector:
     def threshold(self) -> float:
         return self.config.threshold
 
-    def _threshold(self, threshold: float | None) -> float:
-        t = self.threshold if threshold is None else float(threshold)
+    @property
+    def band(self) -> Band:
+        """The model's band: REAL below band.real_below, FAKE from band.fake_from (= threshold)."""
+        return self.config.bands
+
+    def band_for(self, threshold: float | None, real_below: float | None = None) -> Band:
+        """The band of a request: the model's, with either bound replaced. A threshold (FAKE bound) below the
+        model's REAL bound moves the REAL bound down with it, so a lone threshold still means one cut."""
+        t = self.band.fake_from if threshold is None else float(threshold)
         if not 0.0 <= t <= 1.0:
             raise InputError(f"Threshold must be between 0 and 1, got {threshold}.")
-        return t
+        r = min(self.band.real_below, t) if real_below is None else float(real_below)
+        if not 0.0 <= r <= 1.0:
+            raise InputError(f"The REAL bound must be between 0 and 1, got {real_below}.")
+        if r > t:
+            raise InputError(f"The REAL bound ({r:g}) must not be above the FAKE threshold ({t:g}).")
+        return Band(real_below=r, fake_from=t)
 
     @property
     def load_warnings(self) -> tuple[str, ...]:
@@ -111,38 +129,42 @@ class Detector:
         """(crop, crop box) of the whole image (kept for bench/run.py, which calls it)."""
         return whole_image_crop(rgb, self.config.crop)
 
-    def _find(self, rgb: np.ndarray) -> tuple[tuple[Face, ...], list[np.ndarray], list]:
-        """The first half of the scoring step: (faces, their crops, their crop boxes)."""
+    def _find(self, rgb: np.ndarray) -> tuple[tuple[Face, ...], list[np.ndarray], list, tuple, tuple]:
+        """The first half of the scoring step: (faces, their crops, their crop boxes, their FaceQuality, the
+        quality gates each failed)."""
         faces = tuple(self.face_detector.detect(rgb))
-        return (faces, *self._crops(rgb, faces))
+        crops, boxes = self._crops(rgb, faces)
+        qualities = tuple(quality.measure(f, c) for f, c in zip(faces, crops))
+        return faces, crops, boxes, qualities, tuple(self.config.gates.reasons(q) for q in qualities)
 
     def _score(self, rgb: np.ndarray, whole_image: bool = False) -> Scored:
         """The scoring step: faces, crops and each crop's fake probability (the whole image, when asked, if
         there is no face). Video scoring runs its two halves apart, to batch crops across frames."""
         t0 = time.perf_counter()
-        faces, crops, boxes = self._find(rgb)
+        faces, crops, boxes, qualities, reasons = self._find(rgb)
         t_find = _ms(t0)
         if not faces and whole_image:
             crop, box = self._whole_crop(rgb)
-            crops, boxes = [crop], [box]
+            crops, boxes, reasons = [crop], [box], ((),)  # the whole image is not gated: the warning says why
         t1 = time.perf_counter()
         probs = self.network.predict(crops)
         return Scored(faces, crops, boxes, probs, {"face_detection": t_find, "classification": _ms(t1),
-                                                   "total": _ms(t0)})
+                                                   "total": _ms(t0)}, qualities, reasons)
 
-    def _load_and_score(self, image, threshold: float | None, whole_image: bool):
-        """(RGB array, checked threshold, Scored) of an image argument."""
+    def _load_and_score(self, image, threshold: float | None, whole_image: bool, real_below: float | None = None):
+        """(RGB array, checked band, Scored) of an image argument."""
         rgb = media.load_image(image)
-        threshold = self._threshold(threshold)
-        return rgb, threshold, self._score(rgb, whole_image)
+        band = self.band_for(threshold, real_below)
+        return rgb, band, self._score(rgb, whole_image)
 
-    def _image_result(self, rgb: np.ndarray, s: Scored, threshold: float, **timings: float) -> ImageResult:
-        p = _max_or_none(s.probs)
+    def _image_result(self, rgb: np.ndarray, s: Scored, band: Band, **timings: float) -> ImageResult:
+        v = judge(s.probs, list(s.reasons), band)
         return ImageResult(
-            label=label_for(p, threshold), fake_probability=p, threshold=threshold,
-            faces=face_results(s.faces, s.boxes, s.probs, threshold), scored_whole_image=s.whole_image,
-            width=int(rgb.shape[1]), height=int(rgb.shape[0]), timings_ms=dict(s.timings_ms, **timings),
-            **self.provenance.fields(*([WHOLE_IMAGE_WARNING] if s.whole_image else [])))
+            label=v.label, fake_probability=v.probability, threshold=band.fake_from,
+            faces=face_results(s.faces, s.boxes, s.probs, band, s.qualities, s.reasons),
+            scored_whole_image=s.whole_image, width=int(rgb.shape[1]), height=int(rgb.shape[0]),
+            timings_ms=dict(s.timings_ms, **timings), real_below=band.real_below, reasons=v.reasons,
+            **self.provenance.fields(*([WHOLE_IMAGE_WARNING] if s.whole_image else []), *_gate_warning(v)))
 
     def warm_up(self) -> None:
         """One forward pass and one face detection, so the first request is not the slow one."""
@@ -150,22 +172,24 @@ class Detector:
         self.face_detector.detect(np.zeros((64, 64, 3), np.uint8))
 
     # ------------------------------------------------------------------------------------ images
-    def analyze_image(self, image, *, threshold: float | None = None, whole_image: bool = False) -> ImageResult:
+    def analyze_image(self, image, *, threshold: float | None = None, whole_image: bool = False,
+                      real_below: float | None = None) -> ImageResult:
         """Verdict for an image (path, bytes, PIL image or array). NO_FACE when no face is found,
-        unless whole_image=True, which scores the whole image and says so."""
-        rgb, threshold, s = self._load_and_score(image, threshold, whole_image)
-        return self._image_result(rgb, s, threshold)
+        unless whole_image=True, which scores the whole image and says so. threshold / real_below replace the
+        model's FAKE / REAL bounds (see band_for)."""
+        rgb, band, s = self._load_and_score(image, threshold, whole_image, real_below)
+        return self._image_result(rgb, s, band)
 
     def grad_cam(self, image, method: str = "gradcam", *, threshold: float | None = None,
-                 whole_image: bool = False) -> CamResult:
+                 whole_image: bool = False, real_below: float | None = None) -> CamResult:
         """CAM of the fake output on each face crop, pasted back onto the full image."""
         if method.lower() not in explain.CAM_METHODS:
             raise InputError(f"Unknown CAM method '{method}'. Choose one of: {', '.join(explain.CAM_METHODS)}.")
         method = method.lower()
-        rgb, threshold, s = self._load_and_score(image, threshold, whole_image)
+        rgb, band, s = self._load_and_score(image, threshold, whole_image, real_below)
         target = self.config.label_names[self.config.fake_index]
         if not s.crops:
-            return CamResult(method, target, self._image_result(rgb, s, threshold), (),
+            return CamResult(method, target, self._image_result(rgb, s, band), (),
                              np.zeros(rgb.shape[:2], np.float32))
         t0 = time.perf_counter()
         x = self.network.preprocess(s.crops)
@@ -176,17 +200,18 @@ class Detector:
         faces = tuple(FaceCam(fb, box, float(p), explain.peak_xy(m, box), m)
                       for m, box, p, fb in zip(maps, s.boxes, s.probs, s.face_boxes))
         heatmap = explain.paste_maps(list(maps), s.boxes, rgb.shape)
-        return CamResult(method, target, self._image_result(rgb, s, threshold, cam=_ms(t0)), faces, heatmap)
+        return CamResult(method, target, self._image_result(rgb, s, band, cam=_ms(t0)), faces, heatmap)
 
     def occlusion_map(self, image, grid: int = 8, baseline: str = "mean", *, face: int = 0,
-                      threshold: float | None = None, whole_image: bool = False) -> OcclusionResult:
+                      threshold: float | None = None, whole_image: bool = False,
+                      real_below: float | None = None) -> OcclusionResult:
         """Grid occlusion on one face crop (the largest by default): G x G signed probability changes."""
         if not explain.GRID_MIN <= int(grid) <= explain.GRID_MAX:
             raise InputError(f"Grid size must be between {explain.GRID_MIN} and {explain.GRID_MAX}, got {grid}.")
         if baseline not in explain.OCCLUSION_BASELINES:
             raise InputError(f"Unknown occlusion baseline '{baseline}'. Choose one of: "
                              f"{', '.join(explain.OCCLUSION_BASELINES)}.")
-        rgb, threshold, s = self._load_and_score(image, threshold, whole_image)
+        rgb, band, s = self._load_and_score(image, threshold, whole_image, real_below)
         if not s.crops:
             raise InputError("No face detected, so there is no face crop to occlude.")
         if not 0 <= face < len(s.crops):
@@ -194,7 +219,7 @@ class Detector:
         t0 = time.perf_counter()
         x = self.network.preprocess([s.crops[face]])
         p0, changes = explain.occlusion_changes(self.network.probabilities, x, grid, baseline)
-        result = self._image_result(rgb, s, threshold, occlusion=_ms(t0))
+        result = self._image_result(rgb, s, band, occlusion=_ms(t0))
         return OcclusionResult(int(grid), baseline, p0, changes, tuple(s.boxes[face]), result, s.crops[face])
 
     # ------------------------------------------------------------------------------------ video
@@ -206,53 +231,70 @@ class Detector:
         return self._blank_p
 
     def analyze_video(self, path, frames: int = DEFAULT_FRAMES, *, aggregation: str = "mean",
-                      threshold: float | None = None, keep_frames: bool = False, progress=None) -> VideoResult:
+                      threshold: float | None = None, keep_frames: bool = False, progress=None,
+                      real_below: float | None = None) -> VideoResult:
         """Sample `frames` evenly spaced frames, score each face, aggregate, and rank frame importance.
         Frames are decoded and scored one at a time: of each, only a preview (FrameResult.preview) and its
         face crops (until classified) are kept. keep_frames=True also keeps every full frame (frame_images),
         for offline evaluation; memory then grows with frames x resolution."""
         if aggregation not in video.AGGREGATIONS:
             raise InputError(f"Unknown aggregation '{aggregation}'. Choose one of: {', '.join(video.AGGREGATIONS)}.")
-        threshold = self._threshold(threshold)
+        band = self.band_for(threshold, real_below)
         t0 = time.perf_counter()
         info, wanted, stream = media.iter_frames(path, int(frames))
         scan = _FrameScan(self, keep_frames)
         with contextlib.closing(stream):
             scan.run(stream, len(wanted), progress)
         probs = scan.classify()
-        frame_p, frame_faces = [], []
-        for faces, boxes, start in scan.per_frame:
+        frame_faces, verdicts = [], []
+        for faces, boxes, start, qualities, reasons in scan.per_frame:
             fp = probs[start:start + len(faces)]
-            frame_faces.append(face_results(faces, boxes, fp, threshold))
-            frame_p.append(_max_or_none(fp))
-        sampled, with_face = scan.sampled, sum(p is not None for p in frame_p)
+            frame_faces.append(face_results(faces, boxes, fp, band, qualities, reasons))
+            verdicts.append(judge(fp, list(reasons), band))
+        sampled = scan.sampled
+        with_face = sum(v.probability is not None for v in verdicts)
+        judged = sum(v.probability is not None and not v.reasons for v in verdicts)
+        # The frames the video score is made of: those judged; all with a face when none is (then UNCERTAIN).
+        frame_p = [v.probability if (not v.reasons or not judged) else None for v in verdicts]
         p_blank = self.blank_probability() if with_face else None
         video_p, loo, blank = video.importance(frame_p, aggregation, p_blank)
         frame_results = tuple(
-            FrameResult(index, ts, p, ff, None if np.isnan(lo) else float(lo), None if np.isnan(bl) else float(bl),
-                        preview=small)
-            for (index, ts, small), p, ff, lo, bl in zip(sampled, frame_p, frame_faces, loo, blank))
-        warnings = ()
+            FrameResult(index, ts, v.probability, ff, None if np.isnan(lo) else float(lo),
+                        None if np.isnan(bl) else float(bl), preview=small, label=v.label, reasons=v.reasons)
+            for (index, ts, small), v, ff, lo, bl in zip(sampled, verdicts, frame_faces, loo, blank))
+        warnings, reasons = [], ()
         if with_face and with_face < len(sampled):
-            warnings = (f"{len(sampled) - with_face} of {len(sampled)} sampled frames have no face and were "
-                        "left out of the video score.",)
+            warnings.append(f"{len(sampled) - with_face} of {len(sampled)} sampled frames have no face and were "
+                            "left out of the video score.")
         if not with_face:
-            warnings = ("No face detected in any sampled frame.",)
+            warnings.append("No face detected in any sampled frame.")
+        if with_face and judged < with_face:
+            failed = merged_reasons(v.reasons for v in verdicts)
+            if judged:
+                warnings.append(f"{with_face - judged} of {with_face} frames with a face failed a quality gate "
+                                f"({', '.join(failed)}) and were left out of the video score.")
+            else:
+                reasons = failed
+                warnings.extend(_gate_warning(Verdict(UNCERTAIN, video_p, failed, ())))
+        label = band.label(video_p) if judged else (UNCERTAIN if with_face else NO_FACE)
         return VideoResult(
-            label=label_for(video_p, threshold), fake_probability=video_p, threshold=threshold,
+            label=label, fake_probability=video_p, threshold=band.fake_from,
             aggregation=aggregation, frames=frame_results, frames_sampled=len(sampled),
             frames_with_face=with_face, blank_frame_probability=p_blank, fps=round(info.fps, 3),
             duration_s=round(info.duration_s, 3), frame_count=info.frame_count, width=info.width,
-            height=info.height, timings_ms=dict(scan.ms, total=_ms(t0)),
+            height=info.height, timings_ms=dict(scan.ms, total=_ms(t0)), real_below=band.real_below,
+            frames_judged=judged, reasons=reasons,
             frame_images=tuple(scan.full) if keep_frames else (), **self.provenance.fields(*warnings))
 
     def analyze(self, path, **kw) -> ImageResult | VideoResult:
         """Image or video, by file extension."""
         kind = media.media_kind(path)
         if kind == "video":
-            return self.analyze_video(path, **{k: v for k, v in kw.items() if k in ("frames", "aggregation", "threshold")})
+            return self.analyze_video(path, **{k: v for k, v in kw.items()
+                                               if k in ("frames", "aggregation", "threshold", "real_below")})
         if kind == "image":
-            return self.analyze_image(path, **{k: v for k, v in kw.items() if k in ("threshold", "whole_image")})
+            return self.analyze_image(path, **{k: v for k, v in kw.items()
+                                               if k in ("threshold", "whole_image", "real_below")})
         raise InputError(media.unsupported_reason(path))
 
 
@@ -267,7 +309,8 @@ class _FrameScan:
     def __init__(self, det: Detector, keep_frames: bool):
         self.det, self.keep_frames = det, keep_frames
         self.sampled: list[tuple[int, float, np.ndarray]] = []  # (index, timestamp, preview)
-        self.per_frame: list[tuple[tuple[Face, ...], list, int]] = []  # (faces, crop boxes, first crop's number)
+        # (faces, crop boxes, first crop's number, FaceQuality of each, gates each failed)
+        self.per_frame: list[tuple[tuple[Face, ...], list, int, tuple, tuple]] = []
         self.full: list[np.ndarray] = []
         self.pending: list[np.ndarray] = []  # crops not classified yet
         self.probs: list[np.ndarray] = []
@@ -279,12 +322,12 @@ class _FrameScan:
         for i, fr in enumerate(stream):
             self.ms["decode"] += _ms(t)
             t = time.perf_counter()
-            faces, crops, boxes = self.det._find(fr.rgb)
+            faces, crops, boxes, qualities, reasons = self.det._find(fr.rgb)
             self.sampled.append((fr.index, fr.timestamp_s, media.preview(fr.rgb)))
             if self.keep_frames:
                 self.full.append(fr.rgb)
             self.ms["face_detection"] += _ms(t)
-            self.per_frame.append((faces, boxes, self.n_crops))
+            self.per_frame.append((faces, boxes, self.n_crops, qualities, reasons))
             self.n_crops += len(crops)
             self.pending.extend(crops)
             if len(self.pending) >= _CLASSIFY_CHUNK:

@@ -22,10 +22,12 @@ import timm
 import torch
 from timm.data import resolve_data_config
 
+from .band import Band
 from .crop import CropRecipe
 # CARD_FILE is re-exported for deepfake/train/push.py, which imports it from here.
 from .files import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE  # noqa: F401
 from .errors import ModelLoadError
+from .quality import DEFAULT_GATES, QualityGates
 
 FORMAT_VERSION = 1
 # Inference backends of Network.probabilities (Grad-CAM always runs on torch). "onnxruntime" exports the
@@ -57,8 +59,20 @@ class DetectorConfig:
     # Test-time flip: a crop's probability is the mean over the crop and its mirror image. Part of the model
     # (its threshold was chosen with it), so it lives in config.json, not in a call argument.
     test_time_flip: bool = False
+    # Temperature scaling of the logits (deepfake/train/calibrate.py fits it on validation): 1 = as trained.
+    temperature: float = 1.0
+    # FAKE from band.fake_from, REAL below band.real_below, UNCERTAIN between; a config without a band has the
+    # single cut at `threshold` (no UNCERTAIN).
+    band: Band | None = None
+    # Faces too small, blurred, dark or turned to judge get UNCERTAIN (deepfake/quality.py).
+    gates: QualityGates = DEFAULT_GATES
     format_version: int = FORMAT_VERSION
     raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def bands(self) -> Band:
+        """The band of the config, or the single cut at `threshold` of a config without one."""
+        return self.band if self.band is not None else Band.single(self.threshold)
 
     @property
     def data_config(self) -> dict:
@@ -93,6 +107,13 @@ class DetectorConfig:
         pcfg = need(cfg, "pretrained_cfg", dict)
         for key in ("input_size", "mean", "std"):
             need(pcfg, key, list)
+        temperature = own.get("temperature", 1.0)
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+            raise ModelLoadError(f"{where}: field 'temperature' must be a positive number, got {temperature!r}")
+        band = Band.from_dict(own["band"]) if own.get("band") is not None else None
+        if band is not None and abs(band.fake_from - threshold) > 1e-6:
+            raise ModelLoadError(f"{where}: band.fake_from ({band.fake_from}) and threshold ({threshold}) disagree")
+        gates = QualityGates.from_dict(own["quality_gates"]) if own.get("quality_gates") is not None else DEFAULT_GATES
         return cls(
             architecture=need(cfg, "architecture", str),
             num_classes=num_classes,
@@ -105,6 +126,9 @@ class DetectorConfig:
             threshold_rule=str(own.get("threshold_rule", "")),
             data_summary=str(own.get("data", "")),
             test_time_flip=flip,
+            temperature=float(temperature),
+            band=band,
+            gates=gates,
             format_version=version,
             raw=cfg,
         )
@@ -277,7 +301,7 @@ class Network:
                 logits = torch.from_numpy(self._ort.run(None, {"input": arr})[0])
             else:
                 logits = self.net(chunk.to(self.device, memory_format=torch.channels_last))
-            return torch.softmax(logits.float(), dim=1)[:, self.config.fake_index].cpu()
+            return torch.softmax(logits.float() / self.config.temperature, dim=1)[:, self.config.fake_index].cpu()
 
         out = []
         with torch.inference_mode():

@@ -18,12 +18,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
-from .results import FAKE, NO_FACE, REAL
+from .band import Band
+from .results import FAKE, NO_FACE, REAL, UNCERTAIN
+from .verdict import merged_reasons
 
 # Verdict colours (RGB), chosen to read on light and dark backgrounds alike.
-COLORS = {FAKE: (220, 38, 38), REAL: (22, 163, 74), NO_FACE: (107, 114, 128)}
+COLORS = {FAKE: (220, 38, 38), REAL: (22, 163, 74), UNCERTAIN: (217, 119, 6), NO_FACE: (107, 114, 128)}
 _HEX = {k: "#%02x%02x%02x" % v for k, v in COLORS.items()}
 _NO_FACE_MARK = "#6b7280"
+# Short words for the quality gates (deepfake.quality.REASONS), for box labels, captions and legends.
+REASON_TEXT = {"face_too_small": "too small", "blurred": "blurred", "too_dark": "too dark", "profile": "profile"}
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _DIVERGING = "RdBu_r"  # red = the cell pushes toward FAKE, blue = toward REAL
 
@@ -112,14 +116,44 @@ def threshold_text(threshold) -> str:
     return text if float(text) == t else repr(t)
 
 
+def band_text(real_below, fake_from) -> str:
+    """The band in words, with its exact bounds: "REAL below 0.2, UNCERTAIN 0.2-0.56, FAKE from 0.56";
+    "REAL below 0.56, FAKE from 0.56" for a single cut (real_below None or equal to fake_from)."""
+    fake = threshold_text(fake_from)
+    if real_below is None or float(real_below) == float(fake_from):
+        return f"REAL below {fake}, FAKE from {fake}"
+    real = threshold_text(real_below)
+    return f"REAL below {real}, UNCERTAIN {real}-{fake}, FAKE from {fake}"
+
+
+def reasons_text(reasons) -> str:
+    """Failed quality gates in short words: ("face_too_small", "blurred") -> "too small, blurred"."""
+    return ", ".join(REASON_TEXT.get(r, str(r).replace("_", " ")) for r in reasons or ())
+
+
 def _prob(p) -> str:
     return "n/a" if p is None else f"{float(p):.3f}"
 
 
+def _band_of(result) -> Band:
+    """The band a result was labelled with (a result without real_below had a single cut at its threshold)."""
+    thr = float(result.threshold)
+    real = getattr(result, "real_below", None)
+    return Band(thr if real is None else min(float(real), thr), thr)
+
+
+def _face_text(f) -> str:
+    """A face box's label: its verdict and probability, or UNCERTAIN and the gates it failed."""
+    if getattr(f, "reasons", ()):
+        return f"{UNCERTAIN}: {reasons_text(f.reasons)}"
+    return f"{f.label} {f.fake_probability:.3f}"
+
+
 # ---------------------------------------------------------------------------------------------- images
 def draw_faces(rgb: np.ndarray, result) -> np.ndarray:
-    """Face boxes coloured by verdict (red FAKE, green REAL) with each fake probability; a grey
-    "No face detected" banner when there is none. `result`: ImageResult or FrameResult."""
+    """Face boxes coloured by verdict (red FAKE, green REAL, amber UNCERTAIN) with each fake probability, or,
+    for a face that failed a quality gate, "UNCERTAIN: <gates>"; a grey "No face detected" banner when there is
+    none. `result`: ImageResult or FrameResult."""
     img = _rgb(rgb)
     faces = tuple(getattr(result, "faces", ()) or ())
     if getattr(result, "scored_whole_image", False):
@@ -133,7 +167,7 @@ def draw_faces(rgb: np.ndarray, result) -> np.ndarray:
     for f in faces:
         color = COLORS.get(f.label, COLORS[NO_FACE])
         _box(img, f.box, color)
-        _label_text(img, f"{f.label} {f.fake_probability:.3f}", (f.box[0], f.box[1]), color)
+        _label_text(img, _face_text(f), (f.box[0], f.box[1]), color)
     return img
 
 
@@ -158,17 +192,22 @@ def cam_overlay(rgb: np.ndarray, cam_result, alpha: float = 0.45) -> np.ndarray:
         x0, y0, x1, y1 = (int(v) for v in fc.crop_box)
         roi = img[y0:y1, x0:x1].astype(np.float32)
         img[y0:y1, x0:x1] = (roi * (1 - alpha) + colored[y0:y1, x0:x1].astype(np.float32) * alpha + 0.5).astype(np.uint8)
-    threshold = cam_result.result.threshold
-    for fc in cam_result.faces:
-        label = FAKE if fc.fake_probability >= threshold else REAL
-        color = COLORS[label]
+    band = _band_of(cam_result.result)
+    scored = tuple(cam_result.result.faces)
+    for k, fc in enumerate(cam_result.faces):
+        # The face's own label (gates included); a whole-image crop has no FaceResult: its band's label.
+        fr = scored[k] if len(scored) == len(cam_result.faces) else None
+        label = fr.label if fr is not None else band.label(fc.fake_probability)
+        gated = fr is not None and bool(getattr(fr, "reasons", ()))
+        color = COLORS.get(label, COLORS[NO_FACE])
         x0, y0, x1, y1 = (int(v) for v in fc.crop_box)
         cv2.rectangle(img, (x0, y0), (x1 - 1, y1 - 1), (255, 255, 255), max(1, int(round(_scale(img)))))
         _box(img, fc.box, color)
         px, py = (int(v) for v in fc.peak_xy)
         r = max(4, int(6 * _scale(img)))
         cv2.drawMarker(img, (px, py), (255, 255, 255), cv2.MARKER_CROSS, 2 * r, max(1, int(2 * _scale(img))))
-        _label_text(img, f"{label} p(fake)={fc.fake_probability:.3f}", (x0, y0), color)
+        text = f"{label} p(fake)={fc.fake_probability:.3f}"
+        _label_text(img, f"{text} ({reasons_text(fr.reasons)})" if gated else text, (x0, y0), color)
         _label_text(img, f"{method}: map of the fake output", (x0, y1), (31, 41, 55), above=False)
     return img
 
@@ -220,25 +259,67 @@ def _frame_points(video_result):
     return t, p
 
 
+def _frame_labels(video_result) -> np.ndarray:
+    """Each frame's label; a frame with a probability but no label (built before frames had one) gets its
+    band's label, so every scored frame is drawn by its verdict."""
+    band = _band_of(video_result)
+    return np.array([band.label(f.fake_probability) if f.label == NO_FACE and f.fake_probability is not None
+                     else f.label for f in video_result.frames], dtype=object)
+
+
+def _gated(video_result) -> np.ndarray:
+    """Per frame: every face failed a quality gate (the frame is UNCERTAIN and left out of the video score)."""
+    return np.array([bool(getattr(f, "reasons", ())) for f in video_result.frames], dtype=bool)
+
+
+def _gated_legend(video_result) -> str:
+    failed = reasons_text(merged_reasons(f.reasons for f in video_result.frames))
+    # When no frame passes, the video score is made of the gated frames (and is UNCERTAIN): say so instead.
+    judged_any = any(f.fake_probability is not None and not f.reasons for f in video_result.frames)
+    left = "not in the video score" if judged_any else "no frame passed: video UNCERTAIN"
+    return f"quality gate failed ({failed}):\nUNCERTAIN, {left}"
+
+
+def _band_lines(ax, video_result) -> None:
+    """The REAL bound and the FAKE threshold as horizontal lines, the UNCERTAIN band between them shaded;
+    one line for a single cut."""
+    band = _band_of(video_result)
+    if band.is_single:
+        ax.axhline(band.fake_from, color="#111827", ls="--", lw=1,
+                   label=f"threshold {threshold_text(band.fake_from)} (REAL below, FAKE from)")
+        return
+    ax.axhspan(band.real_below, band.fake_from, color=_HEX[UNCERTAIN], alpha=0.08, lw=0, zorder=0)
+    ax.axhline(band.fake_from, color=_HEX[FAKE], ls="--", lw=1,
+               label=f"threshold {threshold_text(band.fake_from)} (FAKE from)")
+    ax.axhline(band.real_below, color=_HEX[REAL], ls="--", lw=1,
+               label=f"REAL below {threshold_text(band.real_below)}")
+
+
 def timeline_figure(video_result) -> Figure:
-    """Per-frame fake probability against time: threshold line, points red (FAKE) / green (REAL),
-    frames without a face marked with a grey x on the time axis."""
+    """Per-frame fake probability against time: the band's two lines (REAL bound, FAKE threshold) with the
+    UNCERTAIN band shaded between, each frame's point in its label's colour (red FAKE, green REAL, amber
+    UNCERTAIN), frames whose faces all failed a quality gate as hollow amber circles (left out of the video
+    score), frames without a face as a grey x on the time axis."""
     t, p = _frame_points(video_result)
-    thr = float(video_result.threshold)
+    labels, gated = _frame_labels(video_result), _gated(video_result)
     fig = Figure(figsize=(8.0, 3.4), dpi=100, facecolor="white")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     has = ~np.isnan(p)
     if has.any():
         ax.plot(t[has], p[has], color="#9ca3af", lw=1.2, zorder=1)
-        fake = has & (p >= thr)
-        real = has & (p < thr)
-        ax.scatter(t[fake], p[fake], color=_HEX[FAKE], s=36, zorder=3, label="FAKE frame")
-        ax.scatter(t[real], p[real], color=_HEX[REAL], s=36, zorder=3, label="REAL frame")
+        for label in (FAKE, UNCERTAIN, REAL):
+            sel = has & ~gated & (labels == label)
+            if sel.any():
+                ax.scatter(t[sel], p[sel], color=_HEX[label], s=36, zorder=3, label=f"{label} frame")
+        if (has & gated).any():
+            sel = has & gated
+            ax.scatter(t[sel], p[sel], facecolors="none", edgecolors=_HEX[UNCERTAIN], linewidths=1.6, s=44,
+                       zorder=3, label=_gated_legend(video_result))
     if (~has).any():
         ax.scatter(t[~has], np.zeros(int((~has).sum())), marker="x", color=_NO_FACE_MARK, s=40, zorder=3,
                    label="no face", clip_on=False)
-    ax.axhline(thr, color="#111827", ls="--", lw=1, label=f"threshold {threshold_text(thr)}")
+    _band_lines(ax, video_result)
     if video_result.fake_probability is not None:
         ax.axhline(video_result.fake_probability, color="#7c3aed", ls=":", lw=1.2,
                    label=f"video p = {video_result.fake_probability:.3f}")
@@ -248,8 +329,11 @@ def timeline_figure(video_result) -> Figure:
         ax.set_xlim(t.min() - pad, t.max() + pad)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("fake probability")
-    ax.set_title(f"Video: {video_result.label}, p(fake) = {_prob(video_result.fake_probability)} "
-                 f"({video_result.frames_with_face}/{video_result.frames_sampled} frames with a face)", fontsize=10)
+    judged = f", {video_result.frames_judged} passed the quality gates" if gated.any() else ""
+    # Two lines when the gates add a clause: one would run past the figure's left edge.
+    ax.set_title(f"Video: {video_result.label}, p(fake) = {_prob(video_result.fake_probability)}"
+                 f"{chr(10) if judged else ' '}({video_result.frames_with_face}/{video_result.frames_sampled} "
+                 f"frames with a face{judged})", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()
@@ -280,9 +364,16 @@ def importance_figure(video_result, method: str = "leave_one_out") -> Figure:
     has = ~np.isnan(v)
     colors = [_HEX[FAKE] if val > 0 else "#2563eb" for val in np.nan_to_num(v)]
     ax.bar(x[has], v[has], color=[c for c, h in zip(colors, has) if h], width=0.8)
-    if (~has).any():
-        ax.scatter(x[~has], np.zeros(int((~has).sum())), marker="x", color=_NO_FACE_MARK, s=40, zorder=3,
+    # Frames without an importance: no face (grey x), or every face failed a gate (hollow amber: not scored).
+    gated = _gated(video_result) & ~has
+    no_face = ~has & ~gated
+    if no_face.any():
+        ax.scatter(x[no_face], np.zeros(int(no_face.sum())), marker="x", color=_NO_FACE_MARK, s=40, zorder=3,
                    label="no face")
+    if gated.any():
+        ax.scatter(x[gated], np.zeros(int(gated.sum())), facecolors="none", edgecolors=_HEX[UNCERTAIN],
+                   linewidths=1.6, s=44, zorder=3, label=_gated_legend(video_result))
+    if (~has).any():
         ax.legend(loc="upper right", fontsize=8, frameon=False)
     ax.axhline(0.0, color="#111827", lw=0.8)
     if has.any():
@@ -304,9 +395,15 @@ def importance_figure(video_result, method: str = "leave_one_out") -> Figure:
 
 
 def frame_caption(frame) -> str:
+    """"t=1.20s  frame 30: p(fake)=0.734 FAKE"; a frame whose faces all failed a gate says which:
+    "... p(fake)=0.734 UNCERTAIN: blurred"."""
+    head = f"t={frame.timestamp_s:.2f}s  frame {frame.index}"
     if frame.fake_probability is None:
-        return f"t={frame.timestamp_s:.2f}s  frame {frame.index}: no face"
-    return (f"t={frame.timestamp_s:.2f}s  frame {frame.index}: p(fake)={frame.fake_probability:.3f}")
+        return f"{head}: no face"
+    text = f"{head}: p(fake)={frame.fake_probability:.3f}"
+    if getattr(frame, "reasons", ()):
+        return f"{text} {UNCERTAIN}: {reasons_text(frame.reasons)}"
+    return f"{text} {frame.label}" if frame.label != NO_FACE else text
 
 
 def frame_gallery(video_result, max_side: int = 480) -> list[tuple[np.ndarray, str]]:

@@ -15,7 +15,7 @@ import jinja2
 import markupsafe
 
 from . import __version__
-from .render import png_bytes, threshold_text
+from .render import band_text, png_bytes, reasons_text, threshold_text
 
 REPORT_VERSION = 1
 
@@ -63,8 +63,9 @@ def _base(result):
 
 def report_json(result, *, input_name, input_sha256: str | None = None, created: str | None = None,
                 settings: dict | None = None, extra: dict | None = None) -> dict:
-    """A JSON-ready report: input name and SHA-256, time, software, model, face detector, threshold,
-    verdict and every score of the result, settings used, limitations."""
+    """A JSON-ready report: input name and SHA-256, time, software, model, face detector, band (threshold =
+    FAKE from, real_below = REAL below), verdict and its reasons, every score of the result (`result`: its
+    to_dict, per-face quality and gates included), settings used, limitations."""
     base = _base(result)
     report = {
         "report_version": REPORT_VERSION,
@@ -75,8 +76,10 @@ def report_json(result, *, input_name, input_sha256: str | None = None, created:
         "model": {"id": getattr(base, "model_id", None), "revision": getattr(base, "model_revision", None)},
         "face_detector": getattr(base, "face_detector", None),
         "threshold": getattr(base, "threshold", None),
+        "real_below": getattr(base, "real_below", None),
         "label": getattr(base, "label", None),
         "fake_probability": getattr(base, "fake_probability", None),
+        "reasons": list(getattr(base, "reasons", ()) or ()),
         "settings": dict(settings or {}),
         "result": result.to_dict(),
         "limitations": LIMITATIONS,
@@ -93,7 +96,8 @@ padding:0 1rem;color:#111827;background:#fff}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #e5e7eb}
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}td,th{border:1px solid #e5e7eb;padding:.25rem .6rem;
 text-align:left}th{background:#f3f4f6}.FAKE{color:#b91c1c;font-weight:700}.REAL{color:#15803d;font-weight:700}
-.NO_FACE{color:#4b5563;font-weight:700}.verdict{font-size:1.4rem}figure{margin:1rem 0}
+.UNCERTAIN{color:#b45309;font-weight:700}.NO_FACE{color:#4b5563;font-weight:700}.verdict{font-size:1.4rem}
+figure{margin:1rem 0}
 img{max-width:100%;height:auto;border:1px solid #e5e7eb}figcaption{font-size:.85rem;color:#4b5563}
 .warn{background:#fef3c7;padding:.5rem .8rem;border-radius:4px}.lim{background:#f3f4f6;padding:.8rem;border-radius:4px}
 @media (prefers-color-scheme: dark){body{background:#111827;color:#e5e7eb}th{background:#1f2937}
@@ -103,6 +107,15 @@ td,th{border-color:#374151}.lim{background:#1f2937}.warn{background:#78350f;colo
 
 def _p(value) -> str:
     return "n/a" if value is None else f"{float(value):.4f}"
+
+
+def _q(quality: dict, key: str, fmt: str) -> str:
+    v = (quality or {}).get(key)
+    return "n/a" if v is None else format(float(v), fmt)
+
+
+def _reasons(reasons) -> str:
+    return reasons_text(reasons) if reasons else "none"
 
 
 def _png_base64(image) -> str:
@@ -126,13 +139,20 @@ _TEMPLATE = """\
 <title>{{ title }} - {{ input_name }}</title><style>{{ css }}</style></head><body>
 <h1>{{ title }}</h1>{{ table(None, summary) }}
 {% if no_face %}<p><b>No face was detected, so no verdict is given.</b></p>{% endif %}
+{% if gated %}<p><b>No face passed the quality gates ({{ gated }}), so the label is UNCERTAIN, not a verdict.</b></p>
+{% elif uncertain %}<p><b>The fake probability lies between the REAL bound and the FAKE threshold: UNCERTAIN, not a
+verdict.</b></p>{% endif %}
 {% if warnings %}<div class="warn"><b>Warnings</b><ul>{% for w in warnings %}<li>{{ w }}</li>{% endfor %}</ul></div>
 {% endif %}
 {% if video %}<h2>Video</h2>{{ table(None, video) }}
-<h2>Per-frame scores</h2>{{ table(["frame", "time (s)", "p(fake)", "faces", "importance (leave-one-out)",
-                                  "importance (blank frame)"], frames) }}
-{% else %}<h2>Faces</h2>{% if faces %}{{ table(["face", "box (x, y, w, h)", "p(fake)", "verdict", "detection score"],
-                                              faces) }}{% else %}<p>No face detected.</p>{% endif %}
+<h2>Per-frame scores</h2><p>Frames whose faces all failed a quality gate are UNCERTAIN and left out of the video
+score (unless no frame passed).</p>{{ table(["frame", "time (s)", "p(fake)", "verdict", "quality gates failed",
+                                  "faces", "importance (leave-one-out)", "importance (blank frame)"], frames) }}
+{% else %}<h2>Faces</h2>{% if faces %}{{ table(["face", "box (x, y, w, h)", "p(fake)", "verdict",
+                                              "quality gates failed", "size (px)", "sharpness", "brightness", "yaw",
+                                              "detection score"], faces) }}
+<p>A face that fails a quality gate (too small, blurred, too dark, profile) is UNCERTAIN whatever its
+probability.</p>{% else %}<p>No face detected.</p>{% endif %}
 {% endif %}
 {% if grid %}<h2>Grid occlusion ({{ grid.size }}x{{ grid.size }}, baseline {{ grid.baseline }})</h2>
 <p>Each cell: fake probability of the face crop minus that with the cell occluded (positive: the cell pushes toward
@@ -160,28 +180,37 @@ def report_html(result, *, input_name, input_sha256: str | None = None, images: 
                       settings=settings)
     base = _base(result)
     label = rep["label"] or "NO_FACE"
+    # A result without a REAL bound had a single cut at its threshold.
+    real_below = rep["real_below"] if rep["real_below"] is not None else rep["threshold"]
     summary = [
         ["Input file", rep["input"]["name"]],
         ["SHA-256", {"code": rep["input"]["sha256"] or "n/a"}],
         ["Analysed (UTC)", rep["created_utc"]],
         ["Verdict", {"label": label, "cls": " verdict"}],
+        *([["Reasons", _reasons(rep["reasons"])]] if rep["reasons"] else []),
         ["Fake probability", _p(rep["fake_probability"])],
         ["Threshold", "n/a" if rep["threshold"] is None else threshold_text(rep["threshold"])],
+        ["REAL below", "n/a" if real_below is None else threshold_text(real_below)],
+        ["Band", "n/a" if rep["threshold"] is None else band_text(real_below, rep["threshold"])],
         ["Model", rep["model"]["id"]],
         ["Model revision", {"code": rep["model"]["revision"]}],
         ["Face detector", rep["face_detector"]],
         ["Software", f"deepfake {__version__}"],
     ]
     summary += [[k.replace("_", " ").capitalize(), v] for k, v in (settings or {}).items()
-                if k != "threshold"]  # the threshold is already above
+                if k not in ("threshold", "real_below")]  # the bounds are already above
     video = frames = grid = cam = None
     if getattr(base, "kind", "") == "video":
         video = [["Frames sampled", base.frames_sampled], ["Frames with a face", base.frames_with_face],
+                 ["Frames judged (a face passed the quality gates)", base.frames_judged],
                  ["Aggregation", base.aggregation], ["Duration (s)", base.duration_s], ["FPS", base.fps],
                  ["Size", f"{base.width}x{base.height}"]]
-        frames = [[fr.index, f"{fr.timestamp_s:.3f}", _p(fr.fake_probability), len(fr.faces),
-                   _p(fr.importance_leave_one_out), _p(fr.importance_blank)] for fr in base.frames]
-    faces = [[i, tuple(f.box), _p(f.fake_probability), {"label": f.label, "cls": ""}, _p(f.detection_score)]
+        frames = [[fr.index, f"{fr.timestamp_s:.3f}", _p(fr.fake_probability), {"label": fr.label, "cls": ""},
+                   _reasons(fr.reasons), len(fr.faces), _p(fr.importance_leave_one_out), _p(fr.importance_blank)]
+                  for fr in base.frames]
+    faces = [[i, tuple(f.box), _p(f.fake_probability), {"label": f.label, "cls": ""}, _reasons(f.reasons),
+              _q(f.quality, "side_px", ".0f"), _q(f.quality, "sharpness", ".1f"), _q(f.quality, "brightness", ".1f"),
+              _q(f.quality, "yaw", ".2f"), _p(f.detection_score)]
              for i, f in enumerate(getattr(base, "faces", ()) or ())]
     if type(result).__name__ == "OcclusionResult":
         grid = {"size": result.grid, "baseline": result.baseline, "columns": [str(j) for j in range(result.grid)],
@@ -191,6 +220,7 @@ def report_html(result, *, input_name, input_sha256: str | None = None, images: 
     return _PAGE.render(
         title=title or "Deepfake analysis report", input_name=rep["input"]["name"], summary=summary,
         css=markupsafe.Markup(_CSS),  # this module's constant, the one unescaped value
-        no_face=label == "NO_FACE", warnings=tuple(getattr(base, "warnings", ()) or ()), video=video,
+        no_face=label == "NO_FACE", gated=reasons_text(rep["reasons"]), uncertain=label == "UNCERTAIN",
+        warnings=tuple(getattr(base, "warnings", ()) or ()), video=video,
         frames=frames, faces=faces, grid=grid, cam=cam, limitations=LIMITATIONS,
         images=[(cap, _png_base64(img)) for cap, img in (images or {}).items() if img is not None])

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-FAKE, REAL, NO_FACE = "FAKE", "REAL", "NO_FACE"
+from .band import FAKE, NO_FACE, REAL, UNCERTAIN  # noqa: F401  (re-exported: the labels of every result)
 
 
 def _array_field(default=None):
@@ -41,12 +41,6 @@ class _Json:
         return json.dumps(self.to_dict(), **kw)
 
 
-def label_for(probability: float | None, threshold: float) -> str:
-    if probability is None:
-        return NO_FACE
-    return FAKE if probability >= threshold else REAL
-
-
 @dataclass(frozen=True)
 class Provenance:
     """What produced a result: face detector, model id and revision, and what went differently from the request.
@@ -67,14 +61,18 @@ class FaceResult(_Json):
     crop_box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the square crop the detector scored
     detection_score: float
     fake_probability: float
-    label: str
+    label: str  # FAKE, REAL or UNCERTAIN (by the band, or because a quality gate failed)
+    quality: dict = field(default_factory=dict)  # deepfake.quality.FaceQuality: side_px, sharpness, brightness, yaw
+    reasons: tuple[str, ...] = ()  # quality gates this face failed (face_too_small, blurred, too_dark, profile)
 
 
 @dataclass(frozen=True)
 class ImageResult(_Json):
-    label: str  # FAKE, REAL or NO_FACE
-    fake_probability: float | None  # max over faces; None when no face was found
-    threshold: float
+    label: str  # FAKE, REAL, UNCERTAIN or NO_FACE
+    # Max over the faces that pass the quality gates (over all faces when none does: the label is then
+    # UNCERTAIN); None when no face was found.
+    fake_probability: float | None
+    threshold: float  # FAKE from this probability (the band's upper bound)
     faces: tuple[FaceResult, ...]
     scored_whole_image: bool  # no face found and the whole image was scored on request
     face_detector: str  # "yunet" or "haar"
@@ -85,19 +83,23 @@ class ImageResult(_Json):
     timings_ms: dict  # milliseconds per step: detect, classify, ...
     warnings: tuple[str, ...] = ()
     kind: str = "image"
+    real_below: float | None = None  # REAL below this probability; UNCERTAIN from it up to threshold
+    reasons: tuple[str, ...] = ()  # why the label is UNCERTAIN when no face passed the quality gates
 
 
 @dataclass(frozen=True)
 class FrameResult(_Json):
     index: int
     timestamp_s: float
-    fake_probability: float | None  # max over the frame's faces; None when it has none
+    fake_probability: float | None  # max over the frame's faces that pass the gates (all when none does)
     faces: tuple[FaceResult, ...]
     importance_leave_one_out: float | None  # video probability minus the same without this frame
     importance_blank: float | None  # video probability minus the same with this frame blanked
     # The frame shrunk to media.PREVIEW_MAX_SIDE (RGB), for galleries; the full frame is not kept.
     # Face boxes are in full-frame pixels: scale them by preview width / VideoResult.width.
     preview: np.ndarray | None = _array_field()
+    label: str = NO_FACE  # the frame's band: FAKE, REAL, UNCERTAIN (band or gates) or NO_FACE
+    reasons: tuple[str, ...] = ()  # gates all the frame's faces failed: the video score leaves such frames out
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,9 @@ class VideoResult(_Json):
     timings_ms: dict
     warnings: tuple[str, ...] = ()
     kind: str = "video"
+    real_below: float | None = None  # REAL below this probability; UNCERTAIN from it up to threshold
+    frames_judged: int = 0  # frames with a face that passes the quality gates: the video score's frames
+    reasons: tuple[str, ...] = ()  # why the label is UNCERTAIN when no frame passed the gates
     # Full-size RGB frames, only with keep_frames=True (offline evaluation re-scores them); galleries use
     # FrameResult.preview, which is always there and bounded.
     frame_images: tuple = _array_field(())

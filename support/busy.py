@@ -31,7 +31,7 @@ def hold_queue_full(detector, queue_max: int = 2, surplus: int = 3, timeout: flo
 
         def post():
             t0 = time.perf_counter()
-            r = httpx.post(f"{url}gradio_api/call/grid_heatmap", json={"data": [file, 4, "mean", 0.5]},
+            r = httpx.post(f"{url}gradio_api/call/grid_heatmap", json={"data": [file, 4, "mean", 0.5, 0.5]},
                            timeout=timeout)
             return r.status_code, r.text, time.perf_counter() - t0
 

@@ -56,7 +56,16 @@ def test_named_endpoints(client):
     api = client.view_api(return_format="dict", print_info=False)
     assert {"/predict_image", "/explain_image", "/analyze_video", "/grid_heatmap"} <= set(api["named_endpoints"])
     params = [p["parameter_name"] for p in api["named_endpoints"]["/predict_image"]["parameters"]]
-    assert params == ["image", "threshold"]
+    assert params == ["image", "threshold", "real_below"]
+
+
+def test_every_endpoint_takes_the_real_bound_last_with_the_models_default(client, det):
+    """Last, so that clients made before it existed keep their positional arguments."""
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    for name in ("/predict_image", "/explain_image", "/analyze_video", "/grid_heatmap"):
+        params = api[name]["parameters"]
+        assert [p["parameter_name"] for p in params[-2:]] == ["threshold", "real_below"], name
+        assert [p["parameter_default"] for p in params[-2:]] == [det.band.fake_from, det.band.real_below], name
 
 
 @pytest.mark.parametrize("example", [EXAMPLE_REAL, EXAMPLE_FAKE], ids=["real", "fake"])
@@ -203,8 +212,8 @@ def raw_call(url: str, api_name: str, data: list) -> str:
 
 
 @pytest.mark.parametrize("api_name,example,extra", [
-    ("predict_image", EXAMPLE_REAL, [0.5]), ("grid_heatmap", EXAMPLE_REAL, [2, "mean", 0.5]),
-    ("analyze_video", EXAMPLE_VIDEO, [2, "mean", "leave_one_out", 0.5])])
+    ("predict_image", EXAMPLE_REAL, [0.5, 0.5]), ("grid_heatmap", EXAMPLE_REAL, [2, "mean", 0.5, 0.5]),
+    ("analyze_video", EXAMPLE_VIDEO, [2, "mean", "leave_one_out", 0.5, 0.5])])
 def test_server_paths_sent_as_file_inputs_are_refused(server, tmp_path, api_name, example, extra):
     ok = raw_call(server, api_name, [upload(server, example)] + extra)
     assert "event: complete" in ok  # the same request with an uploaded file works
@@ -331,7 +340,7 @@ def test_the_threshold_is_shown_and_applied_exactly(client):
     """The verdict, the result, and both reports carry the applied value itself, not 0.56 or 0.5586."""
     verdict, _, result, rep_json, rep_html = call(client, EXAMPLE_REAL, 0.558603, api_name="/predict_image")
     assert result["threshold"] == 0.558603
-    assert "Threshold 0.558603 " in verdict
+    assert "FAKE from 0.558603" in verdict and "0.5586 " not in verdict and "0.559" not in verdict
     assert json.loads(Path(rep_json).read_text())["threshold"] == 0.558603
     assert "<td>Threshold</td><td>0.558603</td>" in Path(rep_html).read_text()
 
@@ -392,7 +401,8 @@ def test_the_analyze_button_runs_one_analysis(det, monkeypatch, tmp_path):
     monkeypatch.setattr(det.network, "cam_network", counting("cam", det.network.cam_network))
     upload = Path(shutil.copy(EXAMPLE_FAKE, files.workdir() / EXAMPLE_FAKE.name))
     cam_method = next(b for b in demo.blocks.values() if getattr(b, "label", None) == "CAM method")
-    values = {by_id["image-input"]: str(upload), cam_method: "gradcam", by_id["threshold"]: det.threshold}
+    values = {by_id["image-input"]: str(upload), cam_method: "gradcam", by_id["threshold"]: det.threshold,
+              by_id["real_below"]: det.band.real_below}
     outputs, errors = _browser_click(demo, "image-run", values)
     assert not errors and len(outputs) == 1, (errors, len(outputs))
     assert calls == {"detect": 1, "classify": 1, "cam": 1}, calls
@@ -409,6 +419,19 @@ def test_the_analyze_button_runs_one_analysis(det, monkeypatch, tmp_path):
     outputs, errors = _browser_click(demo, "image-run", {**values, by_id["image-input"]: str(bad)})
     assert not outputs and len(errors) == 1 and "not an image this app can read" in errors[0], errors
     assert calls == {"detect": 0, "classify": 0, "cam": 0}, calls
+
+
+def test_a_click_with_the_real_bound_above_the_threshold_is_one_clear_error(det):
+    import app
+    demo = app.build_demo(det, cache_examples=False)
+    by_id = _by_id(demo)
+    cam_method = next(b for b in demo.blocks.values() if getattr(b, "label", None) == "CAM method")
+    upload = Path(shutil.copy(EXAMPLE_REAL, files.workdir() / EXAMPLE_REAL.name))
+    values = {by_id["image-input"]: str(upload), cam_method: "gradcam", by_id["threshold"]: 0.3,
+              by_id["real_below"]: 0.45}
+    outputs, errors = _browser_click(demo, "image-run", values)
+    assert not outputs and len(errors) == 1, errors
+    assert errors[0].strip("'") == "The REAL bound (0.45) must not be above the FAKE threshold (0.3).", errors
 
 
 def test_cached_examples_are_kept_per_model(det, other_det, monkeypatch, tmp_path):
@@ -523,3 +546,100 @@ def test_a_video_analysis_keeps_previews_and_decodes_a_frame_again_for_the_grid(
     frame_png, _ = to_grid.fn(state, 2)
     want = media.read_frame(video, state["result"].frames[2].index).rgb
     assert np.array_equal(cv2.cvtColor(cv2.imread(frame_png), cv2.COLOR_BGR2RGB), want)
+
+
+# ---------------------------------------------------------------------------------------------- issue 14
+BAND = {"real_below": 0.300001, "fake_from": 0.6}
+
+
+def _at_validation() -> dict:
+    """Validation counts per band as deepfake/train/calibrate.py writes them (deepfake.band.band_counts), of
+    scores made up so that every count is known: dfdc 10 real (1 FAKE, 2 UNCERTAIN, 7 REAL) and 10 fakes
+    (6, 2, 2); stylegan 4 real (all REAL) and no fakes."""
+    from deepfake.band import Band, band_counts
+    real_dfdc, fake_dfdc, real_sg = [0.1] * 7 + [0.4] * 2 + [0.7], [0.9] * 6 + [0.5] * 2 + [0.2] * 2, [0.2] * 4
+    scores = real_dfdc + fake_dfdc + real_sg
+    labels = [0] * 10 + [1] * 10 + [0] * 4
+    sources = ["dfdc"] * 20 + ["stylegan"] * 4
+    return json.loads(json.dumps(band_counts(labels, scores, sources, Band(**BAND))))
+
+
+@pytest.fixture(scope="module")
+def banded(tmp_path_factory):
+    """(detector, folder) of a calibrated detector: a band with a 6-decimal REAL bound, a temperature, gates,
+    the validation counts per band and a reliability plot."""
+    from conftest import YUNET_ONNX, write_random_detector
+
+    from deepfake import load_detector
+    folder = write_random_detector(tmp_path_factory.mktemp("banded") / "banded-lite0", seed=2, threshold=0.6)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["deepfake"].update(temperature=1.7, quality_gates={"min_side_px": 64, "min_sharpness": 0, "min_brightness": 40, "max_yaw": 1.5},
+                           band=dict(BAND, rule="FAKE from ... (the stated rule)", max_fpr=0.05, max_fnr=0.1,
+                                     at_validation=_at_validation()))
+    (folder / "config.json").write_text(json.dumps(cfg))
+    plot = np.zeros((30, 40, 3), np.uint8)
+    plot[:, :20] = (0, 0, 255)
+    cv2.imwrite(str(folder / "reliability.png"), plot)
+    return load_detector(str(folder), face_detector=str(YUNET_ONNX) if YUNET_ONNX.is_file() else "haar"), folder
+
+
+def _by_id(demo) -> dict:
+    return {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+
+
+def test_both_band_sliders_start_at_the_models_bounds_on_their_grid(banded):
+    from decimal import Decimal
+
+    import app
+    det = banded[0]
+    assert (det.band.real_below, det.band.fake_from) == (0.300001, 0.6)
+    by_id = _by_id(app.build_demo(det, cache_examples=False))
+    for elem_id, want in (("threshold", 0.6), ("real_below", 0.300001)):
+        slider = by_id[elem_id]
+        assert (slider.value, slider.minimum, slider.maximum) == (want, 0.0, 1.0)
+        assert Decimal(repr(slider.value)) % Decimal(repr(slider.step)) == 0, (elem_id, slider.step)
+    assert by_id["real_below"].step == 1e-6 and by_id["threshold"].step == 0.001
+
+
+def test_the_model_tab_states_the_band_calibration_counts_and_gates(banded):
+    import app
+    demo = app.build_demo(banded[0], card_folder=banded[1], cache_examples=False)
+    card = _by_id(demo)["model-card"].value
+    assert "| Decision band | REAL below 0.300001, UNCERTAIN from 0.300001 to 0.6, FAKE from 0.6 |" in card
+    assert "| Band rule | FAKE from ... (the stated rule) |" in card
+    assert "| Error budgets | at most 5% of real faces called FAKE, at most 10% of fakes called REAL" in card
+    assert "| Temperature | 1.7 (probabilities are softmax(logits / T)" in card
+    assert ("| Quality gates | UNCERTAIN, not judged, when the face side (px) below 64, sharpness (Laplacian "
+            "variance): off, brightness (mean luma 0-255) below 40, or head turn (yaw) above 1.5 (about 56 degrees) |"
+            ) in card
+    rows = [line for line in card.splitlines() if line.startswith("| dfdc") or line.startswith("| stylegan")
+            or line.startswith("| **")]
+    assert rows == [
+        "| dfdc | 10 | 1 (10.0%) | 2 (20.0%) | 7 (70.0%) | 10 | 6 (60.0%) | 2 (20.0%) | 2 (20.0%) |",
+        "| stylegan | 4 | 0 (0.0%) | 0 (0.0%) | 4 (100.0%) | 0 | - | - | - |",
+        "| **all sources** | 14 | 1 (7.1%) | 2 (14.3%) | 11 (78.6%) | 10 | 6 (60.0%) | 2 (20.0%) | 2 (20.0%) |",
+        "| **mean over sources** | | 5.0% | 10.0% | 85.0% | | 60.0% | 20.0% | 20.0% |"]
+    assert "no calibration recorded" not in card.lower() and "The reliability plot at the end of this tab" in card
+
+
+def test_a_model_without_calibration_says_so_and_shows_no_plot(det):
+    import app
+    by_id = _by_id(app.build_demo(det, cache_examples=False))
+    card = by_id["model-card"].value
+    assert "no calibration recorded" in card.lower() and "No reliability plot in the model folder" in card
+    assert f"| Temperature | {det.config.temperature:g}" in card
+    assert "reliability-plot" not in by_id
+
+
+def test_the_reliability_plot_is_served_by_the_app(banded):
+    """The model folder's plot, shown in the Model tab from Gradio's own cache (no allowed_paths needed)."""
+    import httpx
+
+    with running_app(*banded) as url:
+        config = httpx.get(f"{url}config", timeout=30).json()
+        plot = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "reliability-plot")
+        value = plot["props"]["value"]
+        served = httpx.get(value["url"] if value["url"].startswith("http") else url + value["url"].lstrip("/"),
+                           timeout=30)
+    assert served.status_code == 200 and served.content == (banded[1] / "reliability.png").read_bytes()
+    assert str(banded[1]) not in json.dumps(plot)  # the model folder's path is not shown

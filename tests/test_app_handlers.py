@@ -1,6 +1,7 @@
 """The app's handlers called directly, without a server: a file in, the verdict markdown, picture and report
 files out, equal to what the package says; bad input is one gr.Error with a clear message."""
 import csv
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -12,7 +13,9 @@ import numpy as np
 import pytest
 
 from app_support import EXAMPLE_FAKE, EXAMPLE_REAL, EXAMPLE_VIDEO, pick_detector
-from webapp import files, handlers, layout
+from deepfake import InputError
+from deepfake.results import FaceResult, FrameResult, ImageResult, VideoResult
+from webapp import files, handlers, layout, text
 
 pytestmark = pytest.mark.timeout(300)
 NO_PROGRESS = lambda *a, **k: None  # noqa: E731  (gr.Progress needs a running request)
@@ -36,7 +39,8 @@ def test_predict_image_gives_the_package_verdict_a_faces_picture_and_reports(det
     assert f"fake probability {want.fake_probability:.3f}" in verdict or want.label == "NO_FACE"
     assert cv2.imread(faces_png).shape[:2] == (want.height, want.width)
     rep = json.loads(Path(rep_json).read_text())
-    assert rep["input"]["name"] == EXAMPLE_FAKE.name and rep["settings"] == {"threshold": det.threshold}
+    assert rep["input"]["name"] == EXAMPLE_FAKE.name
+    assert rep["settings"] == {"threshold": det.threshold, "real_below": det.band.real_below}
     assert Path(rep_json).name == "astronaut_sbi_fake_report.json" and Path(rep_html).suffix == ".html"
 
 
@@ -58,7 +62,9 @@ def test_analyze_and_explain_give_the_same_cam_analysis(det):
         want.result.fake_probability, abs=1e-6)
     assert cv2.imread(faces).shape[:2] == cv2.imread(overlay).shape[:2] == want.heatmap.shape
     assert np.abs(cv2.imread(overlay).astype(int) - cv2.imread(overlay2).astype(int)).max() <= 1
-    assert json.loads(Path(rep_json).read_text())["settings"] == {"threshold": det.threshold, "cam_method": "gradcam"}
+    assert json.loads(Path(rep_json).read_text())["settings"] == {"threshold": det.threshold,
+                                                                  "real_below": det.band.real_below,
+                                                                  "cam_method": "gradcam"}
 
 
 def test_grid_heatmap_writes_the_occlusion_grid_as_csv(det):
@@ -71,7 +77,8 @@ def test_grid_heatmap_writes_the_occlusion_grid_as_csv(det):
                                atol=2e-6)
     assert Path(csv_path).name == "astronaut_sbi_fake_grid3x3.csv" and Path(heatmap).name.endswith("grid3x3.png")
     assert json.loads(Path(rep_json).read_text())["settings"] == {"grid": 3, "baseline": "mean",
-                                                                  "threshold": det.threshold}
+                                                                  "threshold": det.threshold,
+                                                                  "real_below": det.band.real_below}
 
 
 def test_video_handlers_share_one_analysis_state(det):
@@ -121,12 +128,139 @@ def test_ui_helpers_pass_uploads_on_and_nothing_else(det):
     assert len(handlers.video_example(det, upload(EXAMPLE_VIDEO))) == 7  # no gallery state for a cached example
 
 
-def test_bind_gives_the_api_the_arguments_after_the_detector_and_its_threshold(det):
+def test_bind_gives_the_api_the_arguments_after_the_detector_and_its_band(det):
     import inspect
 
     event = layout.bind(handlers.grid_heatmap, det)
     params = inspect.signature(event).parameters
-    assert list(params) == ["image", "grid", "baseline", "threshold", "progress"]
-    assert params["threshold"].default == det.threshold and event.__name__ == "grid_heatmap"
+    assert list(params) == ["image", "grid", "baseline", "threshold", "real_below", "progress"]
+    assert params["threshold"].default == det.band.fake_from == det.threshold and event.__name__ == "grid_heatmap"
+    assert params["real_below"].default == det.band.real_below
     assert event(upload(EXAMPLE_FAKE), 2, progress=NO_PROGRESS)[2]["result"]["threshold"] == pytest.approx(
         det.threshold, abs=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- issue 14: the band
+def test_a_real_bound_above_the_threshold_is_the_detectors_message_from_every_handler(det):
+    threshold, real_below = 0.3, 0.4
+    assert real_below != det.band.real_below  # not the default, which follows a lower threshold down
+    with pytest.raises(InputError) as want:
+        det.analyze_image(str(EXAMPLE_REAL), threshold=threshold, real_below=real_below)
+    assert str(want.value) == "The REAL bound (0.4) must not be above the FAKE threshold (0.3)."
+    image = upload(EXAMPLE_REAL)
+    calls = [lambda: handlers.predict_image(det, image, threshold, real_below),
+             lambda: handlers.explain_image(det, image, "gradcam", threshold, real_below),
+             lambda: handlers.analyze_image(det, image, "gradcam", threshold, real_below),
+             lambda: handlers.grid_heatmap(det, image, 2, "mean", threshold, real_below, progress=NO_PROGRESS),
+             lambda: handlers.analyze_video(det, upload(EXAMPLE_VIDEO), 2, "mean", "blank", threshold, real_below,
+                                            progress=NO_PROGRESS)]
+    for call in calls:
+        with pytest.raises(gr.Error) as err:
+            call()
+        assert err.value.message == str(want.value)
+
+
+def test_the_real_bound_at_its_default_follows_a_lower_threshold_down(det):
+    """A Gradio client made before the REAL bound existed sends a threshold only; its client fills the REAL bound
+    in with the slider's default, the model's: that one is lowered to the threshold, as the detector does."""
+    low = round(det.band.real_below / 2, 3)
+    result = handlers.predict_image(det, upload(EXAMPLE_REAL), low, det.band.real_below)[2]
+    assert (result["threshold"], result["real_below"]) == (pytest.approx(low), pytest.approx(low))
+    assert result["label"] == det.analyze_image(EXAMPLE_REAL, threshold=low).label
+
+
+def _bands_around(p: float) -> dict:
+    """(threshold, real_below) that put probability p in each band (3 decimals: the verdict shows them so)."""
+    def r(v):
+        return round(min(1.0, max(0.0, v)), 3)
+    return {"REAL": (r(p + 0.2), r(p + 0.1)), "UNCERTAIN": (r(p + 0.05), r(p - 0.05)), "FAKE": (r(p - 0.05), r(p - 0.1))}
+
+
+@pytest.mark.parametrize("label", ["REAL", "UNCERTAIN", "FAKE"])
+def test_the_two_bounds_put_a_known_probability_in_each_band(det, label):
+    p = det.analyze_image(EXAMPLE_REAL).fake_probability
+    assert p is not None and 0.1 < p < 0.9, p  # the astronaut's frontal face: about 0.21 with the bundled model
+    threshold, real_below = _bands_around(p)[label]
+    verdict, _, result, rep_json, rep_html = handlers.predict_image(det, upload(EXAMPLE_REAL), threshold, real_below)
+    assert result["label"] == label and [f["label"] for f in result["faces"]] == [label]
+    assert result["threshold"] == pytest.approx(threshold, abs=1e-6)
+    assert result["real_below"] == pytest.approx(real_below, abs=1e-6)
+    assert f"verdict-{label}'><h2>{label}: fake probability {p:.3f}</h2>" in verdict
+    x, y = (format(v, ".6f").rstrip("0").rstrip(".") for v in (real_below, threshold))
+    assert f"Band: REAL below {x}, UNCERTAIN from {x} to {y}, FAKE from {y}." in verdict
+    between = f"between the REAL bound {x} and the FAKE threshold {y}"
+    assert (between in verdict) == (label == "UNCERTAIN")
+    assert json.loads(Path(rep_json).read_text())["settings"] == {"threshold": threshold, "real_below": real_below}
+
+
+def test_the_cam_grid_and_video_handlers_apply_both_bounds(det):
+    p = det.analyze_image(EXAMPLE_REAL).fake_probability
+    threshold, real_below = _bands_around(p)["UNCERTAIN"]
+    image = upload(EXAMPLE_REAL)
+    verdict, _, cam, rep_json, _ = handlers.explain_image(det, image, "gradcam", threshold, real_below)
+    assert cam["result"]["label"] == "UNCERTAIN" and cam["result"]["real_below"] == pytest.approx(real_below)
+    assert "UNCERTAIN: fake probability" in verdict
+    assert json.loads(Path(rep_json).read_text())["settings"]["real_below"] == real_below
+    verdict, _, occ, _, rep_json, _ = handlers.grid_heatmap(det, image, 2, "mean", threshold, real_below,
+                                                            progress=NO_PROGRESS)
+    assert occ["result"]["label"] == "UNCERTAIN" and "UNCERTAIN: fake probability" in verdict
+    want = det.analyze_video(str(EXAMPLE_VIDEO), 3, threshold=0.99, real_below=0.0)
+    assert want.fake_probability is not None
+    out = handlers.analyze_video(det, upload(EXAMPLE_VIDEO), 3, "mean", "blank", 0.99, 0.0, progress=NO_PROGRESS)
+    verdict, result, rep_json = out[0], out[4], out[5]
+    assert result["label"] == want.label == "UNCERTAIN" and result["real_below"] == 0.0
+    assert [f["label"] for f in result["frames"]] == [f.label for f in want.frames]
+    assert f"{want.frames_judged} of {want.frames_with_face} frames with a face passed the quality gates" in verdict
+    assert json.loads(Path(rep_json).read_text())["settings"] == {"threshold": 0.99, "real_below": 0.0, "frames": 3,
+                                                                  "aggregation": "mean"}
+
+
+def _image_result(label, p, faces, reasons=()) -> ImageResult:
+    return ImageResult(label=label, fake_probability=p, threshold=0.6, faces=faces, scored_whole_image=False,
+                       face_detector="yunet", model_id="m", model_revision="r", width=100, height=80, timings_ms={},
+                       real_below=0.3, reasons=reasons)
+
+
+def test_a_face_too_small_to_judge_is_uncertain_in_words():
+    small = FaceResult((5, 6, 20, 20), (0, 0, 30, 30), 0.9, 0.7, "UNCERTAIN", {"side_px": 20.0},
+                       ("face_too_small",))
+    md = text.verdict_markdown(_image_result("UNCERTAIN", 0.7, (small,), ("face_too_small",)))
+    assert "<div class='verdict verdict-UNCERTAIN'><h2>UNCERTAIN: fake probability 0.700</h2></div>" in md
+    assert "No face could be judged: face too small to judge." in md
+    assert "Band: REAL below 0.3, UNCERTAIN from 0.3 to 0.6, FAKE from 0.6." in md
+    assert "- Face 1 (20x20 px at 5, 6): UNCERTAIN, fake probability 0.700 - not judged: face too small to judge" in md
+    assert "between the REAL bound" not in md  # the gates, not the band, made it UNCERTAIN
+
+
+def test_per_face_reasons_are_listed_and_every_gate_has_words():
+    judged = FaceResult((0, 0, 90, 90), (0, 0, 99, 99), 0.9, 0.2, "REAL")
+    dark = FaceResult((50, 0, 60, 60), (40, 0, 99, 70), 0.8, 0.9, "UNCERTAIN", {}, ("too_dark", "profile"))
+    md = text.verdict_markdown(_image_result("REAL", 0.2, (judged, dark)))
+    assert "<h2>REAL: fake probability 0.200</h2>" in md and "UNCERTAIN from 0.3" in md
+    assert "- Face 1 (90x90 px at 0, 0): REAL, fake probability 0.200\n" in md
+    assert md.count("not judged") == 1 and "not judged: too dark, turned too far from frontal" in md
+    assert text.reasons_words(("face_too_small", "blurred", "too_dark", "profile")) == \
+        "face too small to judge, blurred, too dark, turned too far from frontal"
+    one_cut = text.verdict_markdown(dataclasses.replace(_image_result("FAKE", 0.7, (judged,)), real_below=0.6))
+    assert "Band: REAL below 0.6, UNCERTAIN from 0.6 to 0.6, FAKE from 0.6 (no UNCERTAIN band: one cut)." in one_cut
+
+
+def _frame(i, p, label, reasons=()):
+    faces = () if p is None else (FaceResult((0, 0, 50, 50), (0, 0, 60, 60), 0.9, p, label, {}, reasons),)
+    return FrameResult(i, i / 10, p, faces, None, None, label=label, reasons=reasons)
+
+
+def test_a_video_verdict_says_how_many_frames_passed_the_gates():
+    frames = (_frame(0, 0.8, "FAKE"), _frame(1, 0.4, "UNCERTAIN", ("blurred",)), _frame(2, None, "NO_FACE"),
+              _frame(3, 0.9, "UNCERTAIN", ("blurred", "too_dark")), _frame(4, 0.7, "FAKE"))
+    res = VideoResult(label="FAKE", fake_probability=0.75, threshold=0.6, aggregation="mean", frames=frames,
+                      frames_sampled=5, frames_with_face=4, blank_frame_probability=0.1, fps=10.0, duration_s=0.5,
+                      frame_count=5, width=64, height=64, face_detector="yunet", model_id="m", model_revision="r",
+                      timings_ms={}, real_below=0.3, frames_judged=2)
+    md = text.verdict_markdown(res, "video")
+    assert "<h2>FAKE: fake probability 0.750</h2>" in md and "4/5 sampled frames with a face." in md
+    assert "2 of 4 frames with a face passed the quality gates (failed: 2 blurred, 1 too dark)." in md
+    gated = dataclasses.replace(res, label="UNCERTAIN", frames_judged=0, reasons=("blurred",))
+    md = text.verdict_markdown(gated, "video")
+    assert "<h2>UNCERTAIN: fake probability 0.750</h2>" in md and "No frame could be judged: blurred." in md
+    assert "0 of 4 frames with a face passed the quality gates" in md

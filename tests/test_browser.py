@@ -14,7 +14,7 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 pytestmark = [pytest.mark.timeout(300),
               pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"),
                                  reason="Debian chromium is not installed (apt install chromium)")]
-VERDICT = re.compile(r"(FAKE|REAL): fake probability \d\.\d{3}|No face detected")
+VERDICT = re.compile(r"(FAKE|REAL|UNCERTAIN): fake probability \d\.\d{3}|No face detected")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -73,7 +73,7 @@ def wait_image(pg, elem_id: str):
 def verdict_text(pg, elem_id: str) -> str:
     loc = pg.locator(f"#{elem_id}")
     pg.wait_for_function("id => VERDICT.test(document.getElementById(id).innerText)".replace(
-        "VERDICT", "/(FAKE|REAL): fake probability|No face detected/"), arg=elem_id, timeout=120_000)
+        "VERDICT", "/(FAKE|REAL|UNCERTAIN): fake probability|No face detected/"), arg=elem_id, timeout=120_000)
     return loc.inner_text()
 
 
@@ -91,16 +91,76 @@ def test_image_tab(page, shots, detector):
     page.screenshot(path=str(shots / "image.png"), full_page=True)
 
 
-def test_the_threshold_is_the_exact_default_in_the_slider_and_the_verdict(page, detector):
-    """The range input keeps the model's threshold (0.558603 for the bundled model): the slider's step does
-    not snap it, and the verdict states the value applied."""
-    exact = f"{detector[0].threshold:.6f}".rstrip("0").rstrip(".")  # configs store 6 decimals
-    assert page.locator("#threshold input[type=range]").input_value() == exact
-    assert page.locator("#threshold input[type=number]").input_value() == exact
+def _exact(value: float) -> str:
+    return f"{value:.6f}".rstrip("0").rstrip(".")  # configs store 6 decimals
+
+
+def test_the_band_is_the_exact_default_in_both_sliders_and_the_verdict(page, detector):
+    """The range inputs keep the model's band (0.558603 for both bounds of the bundled model, which has one
+    cut): the sliders' steps do not snap them, and the verdict states the values applied."""
+    band = detector[0].band
+    fake, real = _exact(band.fake_from), _exact(band.real_below)
+    assert fake == _exact(detector[0].threshold)
+    for elem_id, want in (("threshold", fake), ("real_below", real)):
+        assert page.locator(f"#{elem_id} input[type=range]").input_value() == want, elem_id
+        assert page.locator(f"#{elem_id} input[type=number]").input_value() == want, elem_id
+        assert float(page.locator(f"#{elem_id} input[type=range]").input_value()) == \
+            (band.fake_from if elem_id == "threshold" else band.real_below)
     upload(page, "image-input", EXAMPLE_REAL)
     page.wait_for_selector("#image-input img", timeout=30_000)
     page.click("#image-run")
-    assert f"Threshold {exact} (FAKE" in verdict_text(page, "image-verdict")
+    assert f"Band: REAL below {real}, UNCERTAIN from {real} to {fake}, FAKE from {fake}" in \
+        verdict_text(page, "image-verdict")
+
+
+def set_bounds(pg, threshold: float, real_below: float):
+    for elem_id, value in (("threshold", threshold), ("real_below", real_below)):
+        pg.locator(f"#{elem_id} input[type=number]").fill(str(value))
+        pg.locator(f"#{elem_id} input[type=number]").press("Enter")
+
+
+def test_an_uncertain_verdict_is_amber_and_says_why(page, detector):
+    p = detector[0].analyze_image(EXAMPLE_REAL).fake_probability
+    threshold, real_below = round(p + 0.05, 3), round(p - 0.05, 3)
+    set_bounds(page, threshold, real_below)
+    upload(page, "image-input", EXAMPLE_REAL)
+    page.wait_for_selector("#image-input img", timeout=30_000)
+    page.click("#image-run")
+    text = verdict_text(page, "image-verdict")
+    assert f"UNCERTAIN: fake probability {p:.3f}" in text
+    assert f"between the REAL bound {real_below:g} and the FAKE threshold {threshold:g}" in text
+    heading = "getComputedStyle(document.querySelector('#image-verdict h2')).color"
+    assert page.evaluate(heading) == "rgb(217, 119, 6)"
+
+
+def test_a_real_bound_above_the_threshold_shows_the_detectors_message(page):
+    set_bounds(page, 0.3, 0.4)
+    upload(page, "image-input", EXAMPLE_REAL)
+    page.wait_for_selector("#image-input img", timeout=30_000)
+    page.click("#image-run")
+    toast = page.get_by_text("The REAL bound (0.4) must not be above the FAKE threshold (0.3).")
+    toast.first.wait_for(timeout=60_000)
+    assert "fake probability" not in page.locator("#image-verdict").inner_text()
+
+
+def test_a_client_with_the_old_positional_arguments_still_works(server, detector):
+    """Clients made before the REAL bound existed send (image, threshold): the REAL bound is the model's,
+    lowered to a lower threshold, as the package does with a threshold alone."""
+    from gradio_client import Client, handle_file
+
+    det = detector[0]
+    client = Client(server, verbose=False)
+    for threshold in (0.3, 0.9):
+        want = det.analyze_image(EXAMPLE_REAL, threshold=threshold)
+        verdict, _, result, _, _ = client.predict(handle_file(str(EXAMPLE_REAL)), threshold, api_name="/predict_image")
+        assert (result["label"], result["threshold"]) == (want.label, threshold)
+        assert result["real_below"] == min(det.band.real_below, threshold) == want.real_below
+        assert result["fake_probability"] == round(want.fake_probability, 6)
+    _, _, cam, _, _ = client.predict(handle_file(str(EXAMPLE_REAL)), "gradcam", 0.3, api_name="/explain_image")
+    assert cam["result"]["real_below"] == 0.3 and cam["result"]["label"] == det.analyze_image(
+        EXAMPLE_REAL, threshold=0.3).label
+    occ = client.predict(handle_file(str(EXAMPLE_REAL)), 2, "mean", 0.3, api_name="/grid_heatmap")[2]
+    assert occ["result"]["threshold"] == occ["result"]["real_below"] == 0.3
 
 
 def test_an_iphone_heic_photo_picked_as_a_file_gets_a_verdict(page, detector, tmp_path):
@@ -161,6 +221,7 @@ def test_model_tab_and_dark_theme(browser, server, shots, detector):
         card.wait_for(timeout=30_000)
         text = card.inner_text()
         assert det.model_id in text and det.face_detector.name in text and "Limitations" in text
+        assert "Decision band" in text and "Quality gates" in text and "Validation faces per band" in text
         bg = pg.evaluate("getComputedStyle(document.querySelector('gradio-app') || document.body).backgroundColor")
         rgb = [int(v) for v in re.findall(r"\d+", bg)[:3]]
         assert (sum(rgb) / 3 < 100) if theme == "dark" else (sum(rgb) / 3 > 180), (theme, bg)

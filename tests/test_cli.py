@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from conftest import BUNDLED, ROOT
-from deepfake import load_detector
-from deepfake.cli import main
+from deepfake import load_detector, render
+from deepfake.cli import counts_line, main, summary_line
 from synth import write_video
 
 
@@ -54,6 +54,12 @@ def test_predict_directory_one_line_per_file(tmp_path, capsys, astronaut):
     assert [f["timestamp_s"] for f in v["frames"]] == sorted(f["timestamp_s"] for f in v["frames"])
     assert "broken.jpg is not an image this app can read" in by_name["broken.jpg"]["error"] and "label" not in by_name["broken.jpg"]
     assert "Traceback" not in err
+    # stderr: a readable line per file and the counts per label, UNCERTAIN apart
+    labels = [r.get("label", "failed") for r in rows]
+    want = ", ".join(f"{labels.count(k)} {k}" for k in ("FAKE", "UNCERTAIN", "REAL", "NO_FACE", "failed"))
+    assert err.splitlines()[-1] == f"4 files: {want}"
+    assert f"{d / 'astronaut.png'}: {api.label} p(fake)={api.fake_probability:.3f}" in err
+    assert f"{d / 'broken.jpg'}: failed (" in err
 
 
 def test_predict_threshold_and_unsupported_file(tmp_path, capsys, astronaut, random_model_dir):
@@ -100,6 +106,7 @@ def test_predict_explain_writes_maps_and_frame_importance(tmp_path, capsys, astr
     frames = json.loads((out / "v.frame_importance.json").read_text())
     assert [f["index"] for f in frames] == [f["index"] for f in video_row["frames"]]
     assert [f["importance_leave_one_out"] for f in frames] == [f["importance_leave_one_out"] for f in video_row["frames"]]
+    assert [(f["label"], f["reasons"]) for f in frames] == [(f["label"], f["reasons"]) for f in video_row["frames"]]
 
 
 def test_heic_and_avif_photos_get_the_png_verdict_through_the_api_and_the_cli(tmp_path, capsys, astronaut,
@@ -150,3 +157,80 @@ def test_folder_scan_answers_every_image_and_video_name_and_counts_the_rest(tmp_
     assert "unsupported file type '.3gp'" in by_name["old phone.3gp"]["error"]
     assert all("label" not in r for n, r in by_name.items() if n != "a.png")
     assert "skipped 3 files that are not images or videos" in err
+
+
+# ---------------------------------------------------------------------------------------------- the band
+ASTRONAUT = ROOT / "examples" / "astronaut.png"
+
+
+@pytest.fixture(scope="module")
+def astronaut_p():
+    """The bundled model's probability of the example photo (Haar faces: no landmarks, so no yaw gate)."""
+    res = load_detector(BUNDLED, face_detector="haar").analyze_image(ASTRONAUT)
+    assert len(res.faces) == 1 and res.faces[0].reasons == ()  # the face passes every gate: the band decides
+    return res.fake_probability
+
+
+@pytest.mark.parametrize("case", ["REAL", "UNCERTAIN", "FAKE"])
+def test_predict_real_below_and_threshold_give_each_band(capsys, astronaut_p, case):
+    p = astronaut_p
+    assert 0.01 < p < 0.99
+    real_below, threshold = {"REAL": ((p + 1) / 2, (p + 1) / 2), "UNCERTAIN": (p / 2, (p + 1) / 2),
+                             "FAKE": (p / 2, p / 2)}[case]
+    code, rows, err = _run(capsys, "predict", str(ASTRONAUT), "--model", str(BUNDLED), "--face-detector", "haar",
+                           "--threshold", repr(threshold), "--real-below", repr(real_below))
+    assert code == 0 and len(rows) == 1
+    row = rows[0]
+    assert row["label"] == case and row["faces"][0]["label"] == case
+    assert row["threshold"] == round(threshold, 6) and row["real_below"] == round(real_below, 6)
+    assert row["fake_probability"] == round(p, 6) and row["reasons"] == [] and row["faces"][0]["reasons"] == []
+    assert set(row["faces"][0]["quality"]) == {"side_px", "sharpness", "brightness", "yaw"}
+    line = f"{ASTRONAUT}: {case} p(fake)={p:.3f}"
+    if case == "UNCERTAIN":
+        line += f" - between the bounds ({render.band_text(real_below, threshold)})"
+    assert line in err.splitlines()
+    counts = {"FAKE": 0, "UNCERTAIN": 0, "REAL": 0, case: 1}
+    assert err.splitlines()[-1] == (f"1 file: {counts['FAKE']} FAKE, {counts['UNCERTAIN']} UNCERTAIN, "
+                                    f"{counts['REAL']} REAL, 0 NO_FACE, 0 failed")
+
+
+def test_predict_explain_passes_the_real_bound_to_the_maps(tmp_path, capsys, astronaut_p):
+    p = astronaut_p
+    out = tmp_path / "out"
+    code, rows, _ = _run(capsys, "predict", str(ASTRONAUT), "--model", str(BUNDLED), "--face-detector", "haar",
+                         "--threshold", repr((p + 1) / 2), "--real-below", repr(p / 2), "--grid", "2",
+                         "--explain", str(out))
+    assert code == 0 and rows[0]["label"] == "UNCERTAIN"
+    grid = json.loads((out / "astronaut.grid.json").read_text())
+    assert grid["result"]["label"] == "UNCERTAIN" and grid["result"]["real_below"] == round(p / 2, 6)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--threshold", "0.3", "--real-below", "0.5"],
+     "error: --real-below (0.5) must not be above the threshold (0.3)."),
+    (["--real-below", "0.9"], "error: --real-below (0.9) must not be above the threshold (0.558603)."),
+    (["--real-below", "1.5"], "error: --real-below must be between 0 and 1, got 1.5."),
+    (["--threshold", "-0.1"], "error: --threshold must be between 0 and 1, got -0.1."),
+])
+def test_bad_bounds_are_one_error_line_and_exit_2(capsys, args, message):
+    code = main(["predict", str(ASTRONAUT), "--model", str(BUNDLED), "--face-detector", "haar", *args])
+    out = capsys.readouterr()
+    assert code == 2 and out.out == ""  # stopped before any file
+    assert [line for line in out.err.splitlines() if line.startswith("error:")] == [message]
+    assert "Traceback" not in out.err
+
+
+def test_summary_line_says_why_a_label_is_uncertain():
+    from test_render import face, image_result, video_result
+
+    gated = image_result([face((0, 0, 20, 20), 0.9, reasons=("face_too_small", "blurred"))])
+    assert summary_line("a.png", gated) == \
+        "a.png: UNCERTAIN p(fake)=0.900 - no face passed the quality gates: too small, blurred"
+    vr = video_result([0.1, 0.9, None, 0.4], threshold=0.6, real_below=0.2, gated=(1,))
+    assert summary_line("v.mp4", vr) == ("v.mp4: UNCERTAIN p(fake)=0.250 (2/4 frames judged) - between the "
+                                         "bounds (REAL below 0.2, UNCERTAIN 0.2-0.6, FAKE from 0.6)")
+    vr = video_result([0.1, 0.15], threshold=0.6, real_below=0.2)
+    assert summary_line("w.mp4", vr) == "w.mp4: REAL p(fake)=0.125 (2/2 frames judged)"
+    assert summary_line("n.png", image_result([])) == "n.png: NO_FACE"
+    assert counts_line({"FAKE": 2, "UNCERTAIN": 1, "REAL": 0, "NO_FACE": 0, "failed": 1}) == \
+        "4 files: 2 FAKE, 1 UNCERTAIN, 0 REAL, 0 NO_FACE, 1 failed"

@@ -3,31 +3,51 @@ import numpy as np
 import pytest
 
 from deepfake import render
-from deepfake.results import (FAKE, NO_FACE, REAL, CamResult, FaceCam, FaceResult, FrameResult, ImageResult,
-                              OcclusionResult, VideoResult)
+from deepfake.band import Band
+from deepfake.verdict import merged_reasons
+from deepfake.results import (FAKE, NO_FACE, REAL, UNCERTAIN, CamResult, FaceCam, FaceResult, FrameResult,
+                              ImageResult, OcclusionResult, VideoResult)
+
+AMBER = (217, 119, 6)
+QUALITY = {"side_px": 80.0, "sharpness": 2.5, "brightness": 120.0, "yaw": 0.1}
 
 
-def image_result(faces, threshold=0.5, shape=(200, 300)):
-    p = max((f.fake_probability for f in faces), default=None)
-    label = NO_FACE if p is None else (FAKE if p >= threshold else REAL)
-    return ImageResult(label, p, threshold, tuple(faces), False, "haar", "local:test", "sha256:0", shape[1],
-                       shape[0], {})
+def _label(p, threshold, real_below=None, reasons=()):
+    if p is None:
+        return NO_FACE
+    return UNCERTAIN if reasons else Band(threshold if real_below is None else real_below, threshold).label(p)
 
 
-def face(box, p, threshold=0.5):
+def image_result(faces, threshold=0.5, shape=(200, 300), real_below=None):
+    """An ImageResult by the verdict rule: judged on the faces that pass the gates, UNCERTAIN when none does."""
+    passing = [f for f in faces if not f.reasons]
+    p = max((f.fake_probability for f in passing or faces), default=None)
+    reasons = merged_reasons(f.reasons for f in faces) if faces and not passing else ()
+    return ImageResult(_label(p, threshold, real_below, reasons), p, threshold, tuple(faces), False, "haar",
+                       "local:test", "sha256:0", shape[1], shape[0], {}, real_below=real_below, reasons=reasons)
+
+
+def face(box, p, threshold=0.5, real_below=None, reasons=(), quality=None):
     x, y, w, h = box
-    return FaceResult(box, (x - 10, y - 10, x + w + 10, y + h + 10), 0.9, p, FAKE if p >= threshold else REAL)
+    return FaceResult(box, (x - 10, y - 10, x + w + 10, y + h + 10), 0.9, p,
+                      _label(p, threshold, real_below, reasons), dict(quality or QUALITY), tuple(reasons))
 
 
-def video_result(probs, threshold=0.5):
+def video_result(probs, threshold=0.5, real_below=None, gated=()):
+    """Frames at 0.4 s steps; frames whose index (in probs) is in `gated` failed the 'blurred' gate and are left
+    out of the mean, as the detector does."""
     frames = []
-    scored = [p for p in probs if p is not None]
+    scored = [p for i, p in enumerate(probs) if p is not None and i not in gated]
     mean = float(np.mean(scored)) if scored else None
     for i, p in enumerate(probs):
-        loo = None if p is None else mean - float(np.mean([q for j, q in enumerate(scored) if j != i] or [mean]))
-        frames.append(FrameResult(i * 10, i * 0.4, p, (), loo, None if p is None else (p - 0.5) / len(scored)))
-    return VideoResult(FAKE if (mean or 0) >= threshold else REAL, mean, threshold, "mean", tuple(frames),
-                       len(probs), len(scored), 0.5, 25.0, 4.0, 100, 64, 64, "haar", "local:test", "sha256:0", {})
+        reasons = ("blurred",) if i in gated else ()
+        used = p is not None and not reasons
+        loo = mean - float(np.mean([q for q in scored if q != p] or [mean])) if used else None
+        frames.append(FrameResult(i * 10, i * 0.4, p, (), loo, (p - 0.5) / len(scored) if used else None,
+                                  label=_label(p, threshold, real_below, reasons), reasons=reasons))
+    return VideoResult(_label(mean, threshold, real_below), mean, threshold, "mean", tuple(frames),
+                       len(probs), sum(p is not None for p in probs), 0.5, 25.0, 4.0, 100, 64, 64, "haar",
+                       "local:test", "sha256:0", {}, real_below=real_below, frames_judged=len(scored))
 
 
 def test_draw_faces_colours_each_box_by_its_verdict_and_leaves_the_input_alone():
@@ -164,4 +184,116 @@ def test_threshold_text_is_the_applied_value_itself(value, text):
 def test_the_timeline_states_the_exact_threshold():
     fig = render.timeline_figure(video_result([0.2, 0.7], threshold=0.558603))
     assert [line.get_label() for line in fig.axes[0].get_lines()
-            if line.get_label().startswith("threshold")] == ["threshold 0.558603"]
+            if line.get_label().startswith("threshold")] == ["threshold 0.558603 (REAL below, FAKE from)"]
+
+
+# ---------------------------------------------------------------------------------------------- the band
+def test_an_uncertain_gated_face_is_boxed_in_amber_and_labelled_with_its_reason():
+    rgb = np.full((200, 300, 3), 128, np.uint8)
+    res = image_result([face((20, 60, 80, 80), 0.9, reasons=("blurred",)), face((180, 60, 80, 80), 0.1)])
+    assert res.faces[0].label == UNCERTAIN and res.label == REAL  # judged on the face that passes
+    assert render.COLORS[UNCERTAIN] == AMBER
+    out = render.draw_faces(rgb, res)
+    assert tuple(out[100, 20]) == AMBER and tuple(out[100, 100]) == AMBER  # left and right edges of the box
+    assert tuple(out[100, 180]) == render.COLORS[REAL]
+    assert tuple(out[100, 60]) == (128, 128, 128)  # inside the box: untouched
+    # The label box above the face is amber and wider than "UNCERTAIN" alone: it carries the reason too.
+    amber_cols = np.flatnonzero(np.all(out[40:60] == AMBER, axis=-1).any(axis=0))
+    import cv2
+    fs = 0.55 * render._scale(out)
+    th = max(1, int(round(1.5 * render._scale(out))))
+    w_reason = cv2.getTextSize("UNCERTAIN: blurred", cv2.FONT_HERSHEY_SIMPLEX, fs, th)[0][0]
+    w_plain = cv2.getTextSize("UNCERTAIN", cv2.FONT_HERSHEY_SIMPLEX, fs, th)[0][0]
+    assert amber_cols.max() - amber_cols.min() + 1 >= w_reason > w_plain
+
+
+def test_a_face_between_the_bounds_is_amber_with_its_probability():
+    rgb = np.full((200, 300, 3), 128, np.uint8)
+    res = image_result([face((20, 60, 80, 80), 0.4, threshold=0.6, real_below=0.2)], threshold=0.6, real_below=0.2)
+    assert res.label == UNCERTAIN and res.faces[0].reasons == ()
+    assert tuple(render.draw_faces(rgb, res)[100, 20]) == AMBER
+    assert render._face_text(res.faces[0]) == "UNCERTAIN 0.400"
+    assert render._face_text(face((0, 0, 9, 9), 0.4, reasons=("face_too_small", "too_dark"))) == \
+        "UNCERTAIN: too small, too dark"
+
+
+def test_cam_overlay_colours_each_face_by_its_own_label_band_and_gates_included():
+    rgb = np.full((240, 320, 3), 200, np.uint8)
+    res = image_result([face((110, 90, 60, 60), 0.4, threshold=0.6, real_below=0.2)], threshold=0.6,
+                       real_below=0.2, shape=(240, 320))
+    cam = CamResult("gradcam", "fake", res, (FaceCam((110, 90, 60, 60), (100, 80, 180, 160), 0.4, (179, 120),
+                                                     np.zeros((8, 8))),), np.zeros((240, 320), np.float32))
+    out = render.cam_overlay(rgb, cam)
+    assert tuple(out[120, 110]) == AMBER  # left edge of the face box
+    assert (np.all(out[60:80, 100:180] == AMBER, axis=-1)).sum() > 50  # its label, above the crop
+    assert (np.all(out == render.COLORS[FAKE], axis=-1)).sum() == 0  # 0.4 >= 0.5 would have been FAKE before
+
+
+@pytest.mark.parametrize("real,fake,text", [
+    (0.2, 0.56, "REAL below 0.2, UNCERTAIN 0.2-0.56, FAKE from 0.56"),
+    (0.123456, 0.558603, "REAL below 0.123456, UNCERTAIN 0.123456-0.558603, FAKE from 0.558603"),
+    (0.1234567, 0.5, "REAL below 0.1234567, UNCERTAIN 0.1234567-0.5, FAKE from 0.5"),
+    (0.558603, 0.558603, "REAL below 0.558603, FAKE from 0.558603"),
+    (None, 0.5, "REAL below 0.5, FAKE from 0.5"),
+    (0.0, 1.0, "REAL below 0, UNCERTAIN 0-1, FAKE from 1"),
+])
+def test_band_text_states_the_exact_bounds(real, fake, text):
+    assert render.band_text(real, fake) == text
+
+
+def test_reasons_text_is_short():
+    assert render.reasons_text(("face_too_small", "blurred", "too_dark", "profile")) == \
+        "too small, blurred, too dark, profile"
+    assert render.reasons_text(()) == ""
+
+
+def _collections(ax):
+    return {c.get_label(): c for c in ax.collections}
+
+
+def test_timeline_draws_the_band_and_colours_frames_by_their_labels_with_gated_frames_hollow():
+    # frame 0 REAL, 1 UNCERTAIN (band), 2 FAKE, 3 gated (blurred, p 0.9: not in the score), 4 no face
+    vr = video_result([0.1, 0.4, 0.8, 0.9, None], threshold=0.6, real_below=0.2, gated=(3,))
+    assert [f.label for f in vr.frames] == [REAL, UNCERTAIN, FAKE, UNCERTAIN, NO_FACE]
+    ax = render.timeline_figure(vr).axes[0]
+    lines = {line.get_label(): line.get_ydata()[0] for line in ax.get_lines()}
+    assert lines["threshold 0.6 (FAKE from)"] == 0.6 and lines["REAL below 0.2"] == 0.2
+    by = _collections(ax)
+    gated_label = "quality gate failed (blurred):\nUNCERTAIN, not in the video score"
+    assert set(by) == {"REAL frame", "UNCERTAIN frame", "FAKE frame", gated_label, "no face"}
+    pts = {k: np.asarray(c.get_offsets()).tolist() for k, c in by.items()}
+    assert pts["REAL frame"] == [[0.0, 0.1]] and pts["UNCERTAIN frame"] == [[0.4, 0.4]]
+    assert pts["FAKE frame"] == [[0.8, 0.8]]
+    assert pts[gated_label] == [[pytest.approx(1.2), 0.9]] and pts["no face"] == [[1.6, 0.0]]
+    hexrgb = {k: tuple(np.round(np.asarray(c.get_facecolor())[0, :3] * 255).astype(int)) for k, c in by.items()
+              if k != gated_label}
+    assert hexrgb["UNCERTAIN frame"] == AMBER and hexrgb["FAKE frame"] == render.COLORS[FAKE]
+    assert hexrgb["REAL frame"] == render.COLORS[REAL]
+    hollow = by[gated_label]
+    assert len(hollow.get_facecolor()) == 0 or hollow.get_facecolor()[0][3] == 0  # no fill
+    assert tuple(np.round(hollow.get_edgecolor()[0][:3] * 255).astype(int)) == AMBER
+    assert gated_label in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "4/5 frames with a face, 3 passed the quality gates" in ax.get_title()
+
+
+def test_timeline_says_when_no_frame_passed_the_gates():
+    vr = video_result([0.3, 0.9], gated=(0, 1))
+    by = _collections(render.timeline_figure(vr).axes[0])
+    assert set(by) == {"quality gate failed (blurred):\nUNCERTAIN, no frame passed: video UNCERTAIN"}
+
+
+def test_importance_figure_marks_gated_frames_apart_from_frames_without_a_face():
+    vr = video_result([0.1, None, 0.9, 0.4], gated=(2,))
+    ax = render.importance_figure(vr).axes[0]
+    by = _collections(ax)
+    assert np.asarray(by["no face"].get_offsets())[:, 0].tolist() == [1.0]
+    gated = by["quality gate failed (blurred):\nUNCERTAIN, not in the video score"]
+    assert np.asarray(gated.get_offsets())[:, 0].tolist() == [2.0]
+    assert len([p for p in ax.patches if hasattr(p, "get_height")]) == 2  # bars of frames 0 and 3 only
+
+
+def test_frame_captions_say_the_label_and_the_failed_gates():
+    vr = video_result([0.9, 0.4, None], threshold=0.6, real_below=0.2, gated=(1,))
+    assert [render.frame_caption(f) for f in vr.frames] == [
+        "t=0.00s  frame 0: p(fake)=0.900 FAKE", "t=0.40s  frame 10: p(fake)=0.400 UNCERTAIN: blurred",
+        "t=0.80s  frame 20: no face"]

@@ -114,3 +114,79 @@ def test_report_html_escapes_hostile_names_settings_warnings_and_captions():
     escaped = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"
     assert page.count(escaped) == 6  # <title>, heading, setting, warning, image alt text and caption
     assert "<td>Input file</td><td>&lt;b onmouseover=&#34;alert(1)&#34;&gt;photo.png</td>" in page
+
+
+# ---------------------------------------------------------------------------------------------- the band
+def _uncertain_image():
+    """Two faces, both failing a gate: the image is UNCERTAIN with the gates as reasons."""
+    return image_result([face((20, 60, 80, 80), 0.9, threshold=0.6, real_below=0.2, reasons=("blurred",)),
+                         face((180, 60, 20, 20), 0.3, threshold=0.6, real_below=0.2,
+                              reasons=("face_too_small", "too_dark"),
+                              quality={"side_px": 20.0, "sharpness": 12.25, "brightness": 31.5, "yaw": None})],
+                        threshold=0.6, real_below=0.2)
+
+
+def test_report_json_carries_the_band_reasons_and_each_faces_quality():
+    res = _uncertain_image()
+    assert res.label == "UNCERTAIN" and res.reasons == ("face_too_small", "blurred", "too_dark")
+    rep = report.report_json(res, input_name="x.png", input_sha256=SHA)
+    json.dumps(rep)
+    assert (rep["label"], rep["threshold"], rep["real_below"]) == ("UNCERTAIN", 0.6, 0.2)
+    assert rep["reasons"] == ["face_too_small", "blurred", "too_dark"]
+    assert rep["result"] == res.to_dict()
+    assert rep["result"]["real_below"] == 0.2 and rep["result"]["reasons"] == rep["reasons"]
+    f0, f1 = rep["result"]["faces"]
+    assert f0["label"] == "UNCERTAIN" and f0["reasons"] == ["blurred"]
+    assert f0["quality"] == {"side_px": 80.0, "sharpness": 2.5, "brightness": 120.0, "yaw": 0.1}
+    assert f1["reasons"] == ["face_too_small", "too_dark"] and f1["quality"]["yaw"] is None
+
+
+def test_report_json_of_a_video_has_frames_judged_and_per_frame_labels():
+    vr = video_result([0.1, 0.9, None, 0.4], threshold=0.6, real_below=0.2, gated=(1,))
+    rep = report.report_json(vr, input_name="clip.mp4", input_sha256=SHA)
+    r = rep["result"]
+    assert r["frames_judged"] == 2 and r["frames_with_face"] == 3 and r["real_below"] == 0.2
+    assert [f["label"] for f in r["frames"]] == ["REAL", "UNCERTAIN", "NO_FACE", "UNCERTAIN"]
+    assert [f["reasons"] for f in r["frames"]] == [[], ["blurred"], [], []]
+
+
+def test_report_html_of_an_uncertain_image_shows_the_class_the_reasons_the_band_and_the_quality():
+    page = report.report_html(_uncertain_image(), input_name="x.png", input_sha256=SHA)
+    assert '<span class="UNCERTAIN verdict">UNCERTAIN</span>' in page
+    assert page.count('<span class="UNCERTAIN">UNCERTAIN</span>') == 2  # each face's verdict cell
+    assert ".UNCERTAIN{color:#b45309" in page
+    assert "<td>Reasons</td><td>too small, blurred, too dark</td>" in page
+    assert "No face passed the quality gates (too small, blurred, too dark)" in page
+    assert "<td>Threshold</td><td>0.6</td>" in page and "<td>REAL below</td><td>0.2</td>" in page
+    assert "<td>Band</td><td>REAL below 0.2, UNCERTAIN 0.2-0.6, FAKE from 0.6</td>" in page
+    # per face: p, verdict, gates failed, side, sharpness, brightness, yaw, detection score
+    assert ("<td>0.9000</td><td><span class=\"UNCERTAIN\">UNCERTAIN</span></td><td>blurred</td><td>80</td>"
+            "<td>2.5</td><td>120.0</td><td>0.10</td><td>0.9000</td>") in page
+    assert ("<td>too small, too dark</td><td>20</td><td>12.2</td><td>31.5</td><td>n/a</td>") in page
+
+
+def test_report_html_of_a_probability_between_the_bounds_says_uncertain_without_gates():
+    res = image_result([face((20, 60, 80, 80), 0.4, threshold=0.6, real_below=0.2)], threshold=0.6, real_below=0.2)
+    page = report.report_html(res, input_name="x.png", input_sha256=SHA)
+    assert '<span class="UNCERTAIN verdict">UNCERTAIN</span>' in page
+    assert "between the REAL bound and the FAKE threshold" in page
+    assert "No face passed the quality gates" not in page and "<td>Reasons</td>" not in page
+    assert "<td>0.4000</td><td><span class=\"UNCERTAIN\">UNCERTAIN</span></td><td>none</td>" in page
+
+
+def test_report_html_of_a_single_cut_states_one_cut():
+    page = report.report_html(image_result([face((20, 60, 80, 80), 0.9)]), input_name="x.png", input_sha256=SHA)
+    assert "<td>REAL below</td><td>0.5</td>" in page and "<td>Band</td><td>REAL below 0.5, FAKE from 0.5</td>" in page
+    assert "UNCERTAIN, not a" not in page
+
+
+def test_report_html_of_a_video_has_frames_judged_and_each_frames_label_and_reasons():
+    vr = video_result([0.1, 0.9, None, 0.4], threshold=0.6, real_below=0.2, gated=(1,))
+    page = report.report_html(vr, input_name="clip.mp4", input_sha256=SHA, settings={"real_below": 0.2, "frames": 4})
+    assert "<td>Frames judged (a face passed the quality gates)</td><td>2</td>" in page
+    rows = re.findall(r"<tr><td>(\d+)</td><td>[\d.]+</td><td>([^<]+)</td><td><span class=\"(\w+)\">\w+</span></td>"
+                      r"<td>([^<]+)</td>", page)
+    assert rows == [("0", "0.1000", "REAL", "none"), ("10", "0.9000", "UNCERTAIN", "blurred"),
+                    ("20", "n/a", "NO_FACE", "none"), ("30", "0.4000", "UNCERTAIN", "none")]
+    assert "<td>Real below</td>" not in page  # the setting is the bound shown above, not repeated
+    assert "<td>Frames</td><td>4</td>" in page

@@ -555,6 +555,26 @@ def test_evaluate_tables_by_face_size_and_cross_source_on_known_rows():
     assert degrade(img, "quarter").shape == (25, 15, 3) and degrade(img, "half").shape == (50, 30, 3)
 
 
+def test_evaluate_band_shares_count_each_class_per_label_and_gates():
+    from deepfake.train.evaluate import band_shares, band_table
+
+    def row(source, label, verdict, gated=False, level="image", condition="clean"):
+        return {"source": source, "level": level, "condition": condition, "label": label, "verdict": verdict,
+                "gated": gated, "score": 0.5}
+
+    rows = [row("a", 0, "REAL"), row("a", 0, "UNCERTAIN", gated=True), row("a", 0, "FAKE"), row("a", 0, "REAL"),
+            row("a", 1, "FAKE"), row("a", 1, "UNCERTAIN"), row("b", 1, "REAL"),
+            row("a", 0, "FAKE", condition="half"), row("v", 0, "REAL", level="frame")]  # neither is counted
+    shares = band_shares(rows)
+    assert set(shares) == {"image"} and set(shares["image"]) == {"a", "b", "all"}
+    a = shares["image"]["a"]
+    assert (a["n_real"], a["n_fake"]) == (4, 2)
+    assert a["real"] == {"FAKE": 0.25, "UNCERTAIN": 0.25, "REAL": 0.5, "gated": 0.25}
+    assert a["fake"] == {"FAKE": 0.5, "UNCERTAIN": 0.5, "REAL": 0.0, "gated": 0.0}
+    assert shares["image"]["b"]["real"] is None and shares["image"]["all"]["fake"]["REAL"] == 1 / 3
+    assert "image  a            real    4: 0.250 / 0.250 (0.250) / 0.500" in band_table(shares)
+
+
 def test_trained_sources_come_from_the_split_or_the_data_summary():
     from deepfake.train.evaluate import trained_sources
 

@@ -2,7 +2,9 @@
 picture and report file paths out (tests call them without a server). A package error becomes a gr.Error
 with its message; any other error a generic message, logged on the server (no traceback or path shown).
 
-A threshold of None is the detector's own (the layout binds the detector and shows that default)."""
+Every analysis takes the band's two bounds: `threshold` (FAKE from it) and `real_below` (REAL below it,
+UNCERTAIN between). None is the detector's own (the layout binds the detector and shows those defaults); a
+REAL bound above the threshold is the detector's InputError, shown as its message."""
 from __future__ import annotations
 
 import csv
@@ -39,54 +41,66 @@ def guard(fn):
     return wrapper
 
 
-def _threshold(det, threshold) -> float:
-    return float(det.threshold) if threshold is None else threshold
+def _bounds(det, threshold, real_below) -> tuple[float, float | None]:
+    """(threshold, REAL bound) of a request, as the detector takes them. The REAL bound at the model's own
+    value, above a lower threshold, follows it down (None: what the detector does for a lone threshold):
+    Gradio clients made before the REAL bound existed send only a threshold, and the client fills the REAL
+    bound in with the slider's default. Any other REAL bound above the threshold is refused by the detector."""
+    threshold = float(det.threshold) if threshold is None else threshold
+    if real_below is not None and real_below == det.band.real_below and real_below > threshold:
+        real_below = None
+    return threshold, real_below
 
 
-def cam_analysis(det, image, method, threshold):
+def _settings(threshold, result, **more) -> dict:
+    """A report's settings: the band's bounds as applied (the REAL bound from the result: after any clamp)."""
+    return {"threshold": threshold, "real_below": result.real_below, **more}
+
+
+def cam_analysis(det, image, method, threshold, real_below=None):
     """(CAM result, faces picture, CAM overlay, JSON report, HTML report): one CAM analysis, in which the
     faces are found and classified once."""
-    threshold = _threshold(det, threshold)
+    threshold, real_below = _bounds(det, threshold, real_below)
     path = files.input_path(image, "an image")
     rgb = media.load_image(str(path))  # decoded once, for the analysis and the drawing
-    cam = det.grad_cam(rgb, method, threshold=threshold)
+    cam = det.grad_cam(rgb, method, threshold=threshold, real_below=real_below)
     faces, overlay = render.draw_faces(rgb, cam.result), render.cam_overlay(rgb, cam)
     folder, stem = files.workdir(), files.stem(path.name)
     rj, rh = files.write_reports(folder, cam, path.name, report.sha256_file(path),
                                  {"Faces and verdicts": faces, f"{cam.method} of the fake output": overlay},
-                                 {"threshold": threshold, "cam_method": cam.method}, IMAGE_REPORT)
+                                 _settings(threshold, cam.result, cam_method=cam.method), IMAGE_REPORT)
     return (cam, files.write_png(folder, f"{stem}_faces.png", faces),
             files.write_png(folder, f"{stem}_{cam.method}.png", overlay), rj, rh)
 
 
 @guard
-def analyze_image(det, image, method="gradcam", threshold=None):
+def analyze_image(det, image, method="gradcam", threshold=None, real_below=None):
     """The Image tab's Analyze button: verdict, face boxes and CAM from one analysis, one pair of reports."""
-    cam, faces, overlay, rj, rh = cam_analysis(det, image, method, threshold)
+    cam, faces, overlay, rj, rh = cam_analysis(det, image, method, threshold, real_below)
     return verdict_markdown(cam.result), faces, overlay, cam.to_dict(), rj, rh
 
 
 @guard
-def predict_image(det, image, threshold=None):
+def predict_image(det, image, threshold=None, real_below=None):
     """Verdict for an image: label, fake probability, faces. Returns (verdict markdown, image with face
     boxes, result JSON, JSON report file, HTML report file)."""
-    threshold = _threshold(det, threshold)
+    threshold, real_below = _bounds(det, threshold, real_below)
     path = files.input_path(image, "an image")
     rgb = media.load_image(str(path))  # decoded once, for the analysis and the drawing
-    res = det.analyze_image(rgb, threshold=threshold)
+    res = det.analyze_image(rgb, threshold=threshold, real_below=real_below)
     faces = render.draw_faces(rgb, res)
     folder = files.workdir()
     rj, rh = files.write_reports(folder, res, path.name, report.sha256_file(path), {"Faces and verdicts": faces},
-                                 {"threshold": threshold}, IMAGE_REPORT)
+                                 _settings(threshold, res), IMAGE_REPORT)
     return (verdict_markdown(res), files.write_png(folder, f"{files.stem(path.name)}_faces.png", faces),
             res.to_dict(), rj, rh)
 
 
 @guard
-def explain_image(det, image, method="gradcam", threshold=None):
+def explain_image(det, image, method="gradcam", threshold=None, real_below=None):
     """Grad-CAM (or another CAM method) of the fake output on each face. Returns (verdict markdown,
     CAM overlay, CAM result JSON, JSON report file, HTML report file)."""
-    cam, _, overlay, rj, rh = cam_analysis(det, image, method, threshold)
+    cam, _, overlay, rj, rh = cam_analysis(det, image, method, threshold, real_below)
     return verdict_markdown(cam.result), overlay, cam.to_dict(), rj, rh
 
 
@@ -96,14 +110,14 @@ def _importance(importance) -> str:
 
 @guard
 def analyze_video(det, video, frames=32, aggregation="mean", importance="leave_one_out", threshold=None,
-                  progress=gr.Progress()):
+                  real_below=None, progress=gr.Progress()):
     """Per-frame analysis of a video. Returns (verdict markdown, timeline plot, frame-importance plot,
     gallery of sampled frames, result JSON, JSON report file, HTML report file, gallery state)."""
-    threshold = _threshold(det, threshold)
+    threshold, real_below = _bounds(det, threshold, real_below)
     path = files.input_path(video, "a video")
     progress(0.0, desc="Reading frames")
     res = det.analyze_video(str(path), int(frames), aggregation=aggregation, threshold=threshold,
-                            progress=lambda f: progress(0.9 * f, desc="Scoring frames"))
+                            real_below=real_below, progress=lambda f: progress(0.9 * f, desc="Scoring frames"))
     progress(0.92, desc="Drawing")
     method = _importance(importance)
     timeline = render.figure_to_rgb(render.timeline_figure(res))
@@ -117,7 +131,7 @@ def analyze_video(det, video, frames=32, aggregation="mean", importance="leave_o
     rj, rh = files.write_reports(folder, res, path.name, report.sha256_file(path),
                                  {"Timeline": timeline, "Frame importance (leave-one-out)": imp_figs["leave_one_out"],
                                   "Frame importance (blank frame)": imp_figs["blank"]},
-                                 {"frames": int(frames), "aggregation": aggregation, "threshold": threshold},
+                                 _settings(threshold, res, frames=int(frames), aggregation=aggregation),
                                  "Deepfake analysis report: video")
     progress(1.0)
     state = {"result": res, "video": str(path), "frames": [fr.index for fr in res.frames]}
@@ -138,15 +152,17 @@ def write_grid_csv(path, changes) -> str:
 
 
 @guard
-def grid_heatmap(det, image, grid=GRID_DEFAULT, baseline="mean", threshold=None, progress=gr.Progress()):
+def grid_heatmap(det, image, grid=GRID_DEFAULT, baseline="mean", threshold=None, real_below=None,
+                 progress=gr.Progress()):
     """Grid occlusion heatmap of the largest face. Returns (verdict markdown, heatmap with colour bar,
     occlusion result JSON, grid CSV file, JSON report file, HTML report file)."""
-    threshold = _threshold(det, threshold)
+    threshold, real_below = _bounds(det, threshold, real_below)
     path = files.input_path(image, "an image")
     grid = int(grid)
     rgb = media.load_image(str(path))  # decoded once, for the analysis and the drawing
     progress(0.05, desc=f"Occluding {grid * grid} cells")
-    occ = det.occlusion_map(rgb, grid=grid, baseline=baseline, threshold=threshold)
+    occ = det.occlusion_map(rgb, grid=grid, baseline=baseline, threshold=threshold,
+                             real_below=real_below)
     progress(0.9, desc="Drawing")
     overlay = render.occlusion_overlay(occ)
     folder, stem = files.workdir(), files.stem(path.name)
@@ -154,7 +170,7 @@ def grid_heatmap(det, image, grid=GRID_DEFAULT, baseline="mean", threshold=None,
     rj, rh = files.write_reports(folder, occ, path.name, report.sha256_file(path),
                                  {"Faces and verdicts": render.draw_faces(rgb, occ.result),
                                   "Grid occlusion heatmap": overlay},
-                                 {"grid": grid, "baseline": baseline, "threshold": threshold},
+                                 _settings(threshold, occ.result, grid=grid, baseline=baseline),
                                  "Deepfake analysis report: grid heatmap")
     progress(1.0)
     return (verdict_markdown(occ.result), files.write_png(folder, f"{stem}_grid{grid}x{grid}.png", overlay),

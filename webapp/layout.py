@@ -15,16 +15,18 @@ import gradio as gr
 from deepfake import __version__, explain, media, render, report
 
 from . import files, gradio_compat, handlers as h, settings
-from .settings import (BUSY_MESSAGE, EXAMPLES, GRID_DEFAULT, HEAVY_CONCURRENCY, IMAGE_TYPES, LIGHT_CONCURRENCY, ROOT,
-                       VIDEO_TYPES)
+from .settings import (BUSY_MESSAGE, EXAMPLES, GRID_DEFAULT, HEAVY_CONCURRENCY, IMAGE_TYPES, LIGHT_CONCURRENCY,
+                       RELIABILITY_FILE, ROOT, VIDEO_TYPES)
 from .text import model_markdown, read_card, threshold_step
 
 
 def bind(fn, det):
-    """fn(det, ...) as an event function of the other arguments, whose threshold defaults to the detector's
-    own: Gradio reads the parameters (names and defaults are what the API shows) from the signature."""
+    """fn(det, ...) as an event function of the other arguments, whose band bounds (threshold, real_below)
+    default to the detector's own: Gradio reads the parameters (names and defaults are what the API shows)
+    from the signature."""
     sig = inspect.signature(fn)
-    params = [p.replace(default=float(det.threshold)) if p.name == "threshold" else p
+    defaults = {"threshold": float(det.band.fake_from), "real_below": float(det.band.real_below)}
+    params = [p.replace(default=defaults[p.name]) if p.name in defaults else p
               for p in list(sig.parameters.values())[1:]]
 
     @functools.wraps(fn)
@@ -103,7 +105,7 @@ def image_tab(ev, cache: bool) -> SimpleNamespace:
             run = gr.Button("Analyze", variant="primary", elem_id="image-run")
         with gr.Column():
             verdict = gr.Markdown(label="Verdict", elem_id="image-verdict")
-            faces = picture("Faces (red FAKE, green REAL)", "image-faces", show_label=None)
+            faces = picture("Faces (red FAKE, amber UNCERTAIN, green REAL)", "image-faces", show_label=None)
             cam = picture("CAM of the fake output (probability written on each map)", "image-cam", show_label=None)
     rep_json, rep_html, result = report_outputs()
     outputs = [verdict, faces, cam, result, rep_json, rep_html]
@@ -170,22 +172,48 @@ def grid_tab(ev, cache: bool) -> SimpleNamespace:
                            outputs=outputs)
 
 
-def wire(ev, threshold, tabs, img, vid, grid) -> None:
-    """The events: which handler each trigger runs, on which inputs and outputs, with which concurrency."""
+def band_sliders(det) -> tuple[gr.Slider, gr.Slider]:
+    """(FAKE threshold, REAL bound) sliders, shared by all tabs: each starts at the model's bound exactly
+    (its step puts that value on the range input's grid)."""
+    fake, real = float(det.band.fake_from), float(det.band.real_below)
+    with gr.Row():
+        threshold = gr.Slider(0.0, 1.0, value=fake, step=threshold_step(fake),
+                              label="FAKE from (FAKE when the fake probability >= this threshold)",
+                              info=f"Default {render.threshold_text(fake)} from the model config; shared by all tabs.",
+                              elem_id="threshold")
+        real_below = gr.Slider(0.0, 1.0, value=real, step=threshold_step(real),
+                               label="REAL below (REAL when the fake probability < this bound; UNCERTAIN between)",
+                               info=f"Default {render.threshold_text(real)} from the model config; at most the "
+                                    "FAKE threshold (at its default it follows a lower threshold down).",
+                               elem_id="real_below")
+    return threshold, real_below
+
+
+def reliability_plot(folder) -> Path | None:
+    """The model folder's calibration plot (before/after), when it has one."""
+    path = Path(folder) / RELIABILITY_FILE if folder else None
+    return path if path is not None and path.is_file() else None
+
+
+def wire(ev, bounds, tabs, img, vid, grid) -> None:
+    """The events: which handler each trigger runs, on which inputs and outputs, with which concurrency.
+    bounds: the (threshold, real_below) sliders, the last inputs of every analysis (real_below last of all,
+    so that clients made before it existed keep their positional arguments)."""
+    bounds = list(bounds)
     # One click, one analysis: the CAM analysis also gives the verdict and the face boxes.
-    img.run.click(ev.analyze_image, [img.inp, img.method, threshold], img.outputs, api_visibility="private",
+    img.run.click(ev.analyze_image, [img.inp, img.method, *bounds], img.outputs, api_visibility="private",
                   concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy")
     # The documented API endpoints, on no UI trigger (gr.on with no triggers: called by clients only).
-    gr.on([], ev.predict_image, [img.inp, threshold], img.predict_outputs, api_name="predict_image",
+    gr.on([], ev.predict_image, [img.inp, *bounds], img.predict_outputs, api_name="predict_image",
           concurrency_limit=LIGHT_CONCURRENCY, concurrency_id="light")
-    gr.on([], ev.explain_image, [img.inp, img.method, threshold], img.explain_outputs, api_name="explain_image",
+    gr.on([], ev.explain_image, [img.inp, img.method, *bounds], img.explain_outputs, api_name="explain_image",
           concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy")
     img.file.upload(h.as_image_input, [img.file], [img.inp], api_visibility="private", queue=False)
     grid.file.upload(h.as_image_input, [grid.file], [grid.inp], api_visibility="private", queue=False)
     vid.inp.upload(h.video_preview, [vid.inp], [vid.preview], api_visibility="private", concurrency_limit=1,
                    concurrency_id="preview")
     vid.inp.clear(lambda: None, None, [vid.preview], api_visibility="private", queue=False)
-    vid.run.click(ev.analyze_video, [vid.inp, vid.frames, vid.aggregation, vid.importance, threshold], vid.outputs,
+    vid.run.click(ev.analyze_video, [vid.inp, vid.frames, vid.aggregation, vid.importance, *bounds], vid.outputs,
                   api_name="analyze_video", concurrency_id="heavy", concurrency_limit=HEAVY_CONCURRENCY)
     vid.importance.change(h.rerender_importance, [vid.state, vid.importance], [vid.importance_img],
                           api_visibility="private", queue=False)
@@ -193,7 +221,7 @@ def wire(ev, threshold, tabs, img, vid, grid) -> None:
     vid.to_grid.click(h.frame_to_grid, [vid.state, vid.index], [grid.inp, tabs], api_visibility="private")
     grid.g4.click(lambda: 4, None, [grid.size], api_visibility="private", queue=False)
     grid.g16.click(lambda: 16, None, [grid.size], api_visibility="private", queue=False)
-    grid.run.click(ev.grid_heatmap, [grid.inp, grid.size, grid.baseline, threshold], grid.outputs,
+    grid.run.click(ev.grid_heatmap, [grid.inp, grid.size, grid.baseline, *bounds], grid.outputs,
                    api_name="grid_heatmap", concurrency_id="heavy", concurrency_limit=HEAVY_CONCURRENCY)
 
 
@@ -202,8 +230,8 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True, queue
     card_folder, by default the detector's own folder; queue_max defaults to settings.QUEUE_MAX_SIZE (read
     at each call, as are the upload limit's labels)."""
     det = detector
-    default_threshold = float(det.threshold)
-    card = model_markdown(det, read_card(card_folder or det.folder))
+    plot = reliability_plot(card_folder or det.folder)
+    card = model_markdown(det, read_card(card_folder or det.folder), reliability=plot is not None)
     cache_dir = example_cache_dir(det) if cache_examples else None
     cache = cache_dir is not None
     ev = SimpleNamespace(**{fn.__name__: bind(fn, det) for fn in (
@@ -215,12 +243,11 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True, queue
             "# Explainable deepfake detector\n"
             "Finds faces, estimates how likely each is manipulated (face swap / blending artefacts), and "
             "shows **why**: Grad-CAM maps, grid occlusion heatmaps, and per-frame timelines for videos. "
+            "**UNCERTAIN** when the probability is between the two bounds below, or when no face is large, "
+            "sharp, bright and frontal enough to judge. "
             f"Uploads up to **{settings.MAX_FILE_SIZE_MB} MB**. Images: {media.ACCEPTED_IMAGES}. "
             f"Videos: {media.ACCEPTED_VIDEOS}. The result is an estimate, not proof - see the Model tab.")
-        threshold = gr.Slider(0.0, 1.0, value=default_threshold, step=threshold_step(default_threshold),
-                              label="Decision threshold (FAKE when fake probability >= threshold)",
-                              info=f"Default {render.threshold_text(default_threshold)} from the model config; "
-                                   "shared by all tabs.", elem_id="threshold")
+        bounds = band_sliders(det)
         with gr.Tabs() as tabs:
             with gr.Tab("Image", id="image"):
                 img = image_tab(ev, cache)
@@ -230,7 +257,10 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True, queue
                 grid = grid_tab(ev, cache)
             with gr.Tab("Model", id="model"):
                 gr.Markdown(card, elem_id="model-card")
-        wire(ev, threshold, tabs, img, vid, grid)
+                if plot is not None:
+                    gr.Image(str(plot), format="png", interactive=False, label="Reliability on validation "
+                             "(before and after calibration)", elem_id="reliability-plot")
+        wire(ev, bounds, tabs, img, vid, grid)
 
     demo.queue(max_size=settings.QUEUE_MAX_SIZE if queue_max is None else queue_max,
                default_concurrency_limit=1)

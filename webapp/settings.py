@@ -21,7 +21,11 @@ DELETE_CACHE = (30 * 60, 60 * 60)
 VIDEO_TYPES = sorted(media.VIDEO_EXTENSIONS)
 IMAGE_TYPES = sorted(media.IMAGE_EXTENSIONS)
 GRID_DEFAULT = 8
+RELIABILITY_FILE = "reliability.png"  # a model folder's calibration plot (deepfake/train/calibrate.py writes it)
+# The verdict's colour is set on its heading too: the theme's prose rule for h2 would win over the div's colour.
+# Amber UNCERTAIN as deepfake.render draws its boxes.
 CSS = """
 .verdict h2, .verdict h3 {margin: 0.2em 0;}
-.verdict-FAKE {color: #dc2626;} .verdict-REAL {color: #16a34a;} .verdict-NO_FACE {color: #6b7280;}
+.verdict-FAKE, .verdict-FAKE h2 {color: #dc2626;} .verdict-REAL, .verdict-REAL h2 {color: #16a34a;}
+.verdict-UNCERTAIN, .verdict-UNCERTAIN h2 {color: #d97706;} .verdict-NO_FACE, .verdict-NO_FACE h2 {color: #6b7280;}
 """

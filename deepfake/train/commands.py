@@ -1,15 +1,14 @@
-"""The `train`, `evaluate`, `threshold` and `push` subcommands of the command line.
+"""The `train`, `evaluate`, `threshold`, `push`, `calibrate` and `gates` subcommands of the command line.
 
 Registered on the main CLI's subparsers (also runnable alone: python -m deepfake.train.commands
 train|evaluate|threshold|push ...)."""
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 from pathlib import Path
 
-from ..errors import DeepfakeError
+from ..errors import clear_errors
 from . import data
 
 
@@ -21,18 +20,6 @@ def _add_split_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (split, sampling, init; default 0)")
     p.add_argument("--face-detector", default=None,
                    help="YuNet ONNX path, 'yunet' (Hub) or 'haar' (default: the shared YuNet file if present)")
-
-
-def _clear_errors(command):
-    """Bad folders or models end a command with one 'error:' line and exit code 2, not a traceback."""
-    @functools.wraps(command)
-    def run(args) -> int:
-        try:
-            return command(args)
-        except DeepfakeError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    return run
 
 
 def register(subparsers) -> None:
@@ -120,8 +107,13 @@ def register(subparsers) -> None:
     p.add_argument("--private", action="store_true", help="create the repo private if it does not exist")
     p.set_defaults(func=cmd_push)
 
+    from . import calibrate, gates  # each module registers its own subcommand
 
-@_clear_errors
+    calibrate.register(subparsers)
+    gates.register(subparsers)
+
+
+@clear_errors
 def cmd_train(args) -> int:
     from .train import TrainOptions, train
 
@@ -139,21 +131,21 @@ def cmd_train(args) -> int:
     return 0
 
 
-@_clear_errors
+@clear_errors
 def cmd_evaluate(args) -> int:
     from .evaluate import run_evaluate
 
     return run_evaluate(args)
 
 
-@_clear_errors
+@clear_errors
 def cmd_threshold(args) -> int:
     from .threshold import run_threshold
 
     return run_threshold(args)
 
 
-@_clear_errors
+@clear_errors
 def cmd_push(args) -> int:
     from .push import run_push
 

@@ -326,3 +326,16 @@ def make_splits(dirs, holdout_dirs, heldout_fraction: float, seed: int,
     out = {s: a[s] + b[s] for s in SPLITS}
     out["train"] += [it for d in train_only_dirs for it in list_items(Path(d))]
     return out
+
+
+def validation_dataset(args, config, detector: FaceDetector) -> tuple[Dataset, dict]:
+    """The validation crops of the split a trained model (config: its DetectorConfig) was trained with: seed and
+    held-out fraction from its config unless args give them, frames per video as training validated, its crop
+    recipe; with {"seed", "heldout_fraction", "items", "crops"}. For commands that re-tune a trained model."""
+    raw = config.raw
+    split = raw["deepfake"].get("split", {}) or {}
+    seed, fraction = model_split(raw, args.seed, args.heldout_fraction)
+    items = make_splits(args.dirs, args.holdout, fraction, seed)["val"]
+    frames = int(split.get("val_frames_per_video", split.get("frames_per_video", 32)))
+    ds, _ = build_dataset(items, detector, config.crop, args.cache, frames, log=None)
+    return ds, {"seed": seed, "heldout_fraction": fraction, "items": len(items), "crops": int(len(ds.labels))}

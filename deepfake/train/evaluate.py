@@ -97,33 +97,40 @@ def score_items(det, items: list[data.Item], frames: int, threshold: float, cond
             for c in conditions:
                 r = det.analyze_image(degrade(rgb, c), threshold=threshold, whole_image=True)
                 rows.append(dict(base, level="image", condition=c, frame=-1, score=r.fake_probability,
-                                 no_face=bool(r.scored_whole_image), face_px=face_px(r.faces)))
+                                 no_face=bool(r.scored_whole_image), face_px=face_px(r.faces), verdict=r.label,
+                                 gated=bool(r.reasons)))
         else:
             # the sampled frames are kept, so the degraded conditions score them without decoding again
             vr = det.analyze_video(it.path, frames=frames, threshold=threshold, keep_frames=True)
             sampled = [(f.index, rgb) for f, rgb in zip(vr.frames, vr.frame_images)]
             for c in conditions:
                 if c == "clean":
-                    fps = [(f.index, f.fake_probability, face_px(f.faces)) for f in vr.frames]
-                    vp = vr.fake_probability
+                    fps = [(f.index, f.fake_probability, face_px(f.faces), f.label, bool(f.reasons))
+                           for f in vr.frames]
+                    vp, verdict, gated = vr.fake_probability, vr.label, bool(vr.reasons)
                 else:
                     fps = []
                     for idx, rgb in sampled:
                         r = det.analyze_image(degrade(rgb, c), threshold=threshold)
-                        fps.append((idx, r.fake_probability, face_px(r.faces)))
-                    got = [p for _, p, _ in fps if p is not None]
-                    vp = float(np.mean(got)) if got else None  # the 'mean' aggregation of analyze_video
-                for idx, p, px in fps:
+                        fps.append((idx, r.fake_probability, face_px(r.faces), r.label, bool(r.reasons)))
+                    # the 'mean' aggregation of analyze_video: frames that pass the gates, else all with a face
+                    got = [p for _, p, _, _, g in fps if p is not None and not g] or \
+                        [p for _, p, _, _, _ in fps if p is not None]
+                    vp = float(np.mean(got)) if got else None
+                    gated = bool(got) and all(g for _, p, _, _, g in fps if p is not None)
+                    verdict = "UNCERTAIN" if gated else det.band_for(threshold).label(vp)
+                for idx, p, px, lab, g in fps:
                     if p is not None:
                         rows.append(dict(base, level="frame", condition=c, frame=idx, score=p, no_face=False,
-                                         face_px=px))
+                                         face_px=px, verdict=lab, gated=g))
                 sizes = [px for _, _, px in fps if px is not None]
                 no_face = vp is None
                 if no_face:  # no face in any frame: score the middle frame whole (the whole-image fallback)
                     mid = degrade(sampled[len(sampled) // 2][1], c)
-                    vp = det.analyze_image(mid, threshold=threshold, whole_image=True).fake_probability
+                    whole = det.analyze_image(mid, threshold=threshold, whole_image=True)
+                    vp, verdict, gated = whole.fake_probability, whole.label, False
                 rows.append(dict(base, level="video", condition=c, frame=-1, score=vp, no_face=no_face,
-                                 face_px=float(np.median(sizes)) if sizes else None))
+                                 face_px=float(np.median(sizes)) if sizes else None, verdict=verdict, gated=gated))
         if log and (k + 1) % 100 == 0:
             log(f"  scored {k + 1}/{len(items)} items ({time.time() - t0:.0f}s)")
     return rows
@@ -145,6 +152,39 @@ def summarise(rows: list[dict], threshold: float) -> dict:
                 m["no_face"] = int(sum(r["no_face"] for r in rs))
                 out.setdefault(c, {}).setdefault(level, {})[s] = m
     return out
+
+
+def band_shares(rows: list[dict]) -> dict:
+    """Where the clean items land, per level (image, video) and source: {level: {source: {"real": {FAKE,
+    UNCERTAIN, REAL, gated}, "fake": {...}, "n_real", "n_fake"}}} as shares of that class; gated = UNCERTAIN
+    because no face passed the quality gates."""
+    out = {}
+    for level in ("image", "video"):
+        sel = [r for r in rows if r["condition"] == "clean" and r["level"] == level and r.get("verdict")]
+        for s in sorted({r["source"] for r in sel}) + (["all"] if sel else []):
+            rs = [r for r in sel if s == "all" or r["source"] == s]
+            entry = {}
+            for name, cls in (("real", 0), ("fake", 1)):
+                c = [r for r in rs if r["label"] == cls]
+                entry[f"n_{name}"] = len(c)
+                entry[name] = ({b: sum(r["verdict"] == b for r in c) / len(c) for b in ("FAKE", "UNCERTAIN", "REAL")}
+                               | {"gated": sum(bool(r.get("gated")) for r in c) / len(c)}) if c else None
+            out.setdefault(level, {})[s] = entry
+    return out
+
+
+def band_table(shares: dict) -> str:
+    lines = ["", "labels of clean items (share of each class): real -> FAKE / UNCERTAIN (of it: gated) / REAL; "
+                 "fake -> FAKE / UNCERTAIN (gated) / REAL"]
+    for level, per in shares.items():
+        for s, e in per.items():
+            cells = []
+            for name in ("real", "fake"):
+                v = e[name]
+                cells.append(f"{name} {e[f'n_{name}']:4d}: " + ("-" if v is None else
+                             f"{v['FAKE']:.3f} / {v['UNCERTAIN']:.3f} ({v['gated']:.3f}) / {v['REAL']:.3f}"))
+            lines.append(f"  {level:6} {s:12} " + "   ".join(cells))
+    return "\n".join(lines)
 
 
 SIZE_CONDITIONS = ("clean", "half", "quarter")  # sizes as uploaded and as downscaled: no JPEG mixed in
@@ -321,23 +361,26 @@ def run_evaluate(args) -> int:
                      else set(det.config.raw.get("deepfake", {}).get("split", {}).get("heldout_sources", [])))
     cross = cross_source_table(metrics, cross_sources)
     sizes = by_face_size(rows)
+    bands = band_shares(rows)
     curve = learning_curve(det.config.raw)
     report = {"model": det.model_id, "revision": det.revision, "threshold": threshold, "subset": args.subset,
               "dirs": [str(d) for d in args.dirs], "holdout": [str(d) for d in args.holdout],
               "seed": args.seed, "heldout_fraction": args.heldout_fraction, "frames_per_video": args.frames,
               "face_detector": det.face_detector.name, "no_face_policy": NO_FACE_POLICY,
               "positive_class": "fake", "seconds": round(time.time() - t0, 1), "metrics": metrics,
-              "cross_source": cross, "by_face_size": sizes, "learning_curve": curve}
+              "cross_source": cross, "by_face_size": sizes, "learning_curve": curve,
+              "band": det.band_for(threshold).to_dict(), "band_shares": bands}
     (out / "metrics.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     with open(out / "scores.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=["condition", "level", "source", "group", "path", "frame", "label",
-                                           "score", "no_face", "face_px"])
+                                           "score", "no_face", "face_px", "verdict", "gated"])
         w.writeheader()
         for r in rows:
             w.writerow({k: r[k] for k in w.fieldnames})
     plots(rows, out)
     print(table(metrics))
     print(extra_tables(cross, sizes, curve))
+    print(band_table(bands))
     print(f"no-face policy: {NO_FACE_POLICY}")
     print(f"wrote {out / 'metrics.json'}, scores.csv, roc.png, reliability.png ({time.time() - t0:.0f}s)")
     return 0
