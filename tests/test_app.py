@@ -89,11 +89,14 @@ def test_predict_image_equals_the_package(client, det, example):
 
 
 def test_threshold_is_applied(client, det):
+    """A threshold on either side of the probability flips the label; the REAL bound is sent at the same value
+    (one cut, no UNCERTAIN between), since a calibrated model's own REAL bound may sit above the probability."""
     p = det.analyze_image(EXAMPLE_REAL).fake_probability
-    for thr in (0.01, 0.99):
-        result = call(client, EXAMPLE_REAL, thr, api_name="/predict_image")[2]
-        assert result["threshold"] == thr
-        assert result["label"] == ("FAKE" if p >= thr else "REAL")
+    assert 0.01 < p < 0.99
+    for thr, want in ((0.01, "FAKE"), (0.99, "REAL")):
+        result = call(client, EXAMPLE_REAL, thr, thr, api_name="/predict_image")[2]
+        assert (result["threshold"], result["real_below"]) == (thr, thr)
+        assert result["label"] == want
 
 
 def test_explain_image_equals_the_package(client, det):
@@ -622,11 +625,30 @@ def test_the_model_tab_states_the_band_calibration_counts_and_gates(banded):
     assert "no calibration recorded" not in card.lower() and "The reliability plot at the end of this tab" in card
 
 
-def test_a_model_without_calibration_says_so_and_shows_no_plot(det):
+@pytest.fixture(scope="module")
+def uncalibrated(det_and_folder, tmp_path_factory):
+    """The test model's folder as it was before calibration: no band, no temperature, no reliability plot."""
+    from conftest import YUNET_ONNX
+
+    from deepfake import load_detector
+    from deepfake.files import CONFIG_FILE
+    folder = tmp_path_factory.mktemp("uncalibrated") / det_and_folder[1].name
+    shutil.copytree(det_and_folder[1], folder, ignore=shutil.ignore_patterns(settings.RELIABILITY_FILE))
+    cfg = json.loads((folder / CONFIG_FILE).read_text())
+    for key in ("band", "temperature"):
+        cfg["deepfake"].pop(key, None)
+    (folder / CONFIG_FILE).write_text(json.dumps(cfg))
+    return load_detector(str(folder), face_detector=str(YUNET_ONNX) if YUNET_ONNX.is_file() else "haar")
+
+
+def test_a_model_without_calibration_says_so_and_shows_no_plot(uncalibrated):
     import app
+    det = uncalibrated
+    assert det.config.band is None and det.config.temperature == 1.0 and det.band.is_single
     by_id = _by_id(app.build_demo(det, cache_examples=False))
     card = by_id["model-card"].value
     assert "no calibration recorded" in card.lower() and "No reliability plot in the model folder" in card
+    assert "the config states no band, only its threshold" in card
     assert f"| Temperature | {det.config.temperature:g}" in card
     assert "reliability-plot" not in by_id
 

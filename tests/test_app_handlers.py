@@ -45,12 +45,22 @@ def test_predict_image_gives_the_package_verdict_a_faces_picture_and_reports(det
 
 
 def test_the_threshold_argument_decides_the_label(det):
-    p = det.analyze_image(EXAMPLE_REAL).fake_probability
-    assert p is not None  # the example has a frontal face
-    low = handlers.predict_image(det, upload(EXAMPLE_REAL), max(0.0, p - 0.01))[2]
-    high = handlers.predict_image(det, upload(EXAMPLE_REAL), min(1.0, p + 0.01))[2]
+    """Bounds just around the probability: a single cut below it is FAKE, above it REAL. A lone threshold keeps
+    the model's REAL bound (followed down when the threshold is lower), so its label is that band's."""
+    want = det.analyze_image(EXAMPLE_REAL)
+    p = want.fake_probability
+    assert p is not None and want.reasons == ()  # the example has a frontal face that passes the quality gates
+    below, above = max(0.0, p - 0.01), min(1.0, p + 0.01)
+    low = handlers.predict_image(det, upload(EXAMPLE_REAL), below, below)[2]
+    high = handlers.predict_image(det, upload(EXAMPLE_REAL), above, above)[2]
     assert (low["label"], high["label"]) == ("FAKE", "REAL")
-    assert low["threshold"] == pytest.approx(max(0.0, p - 0.01), abs=1e-6)
+    assert low["threshold"] == pytest.approx(below, abs=1e-6)
+    for thr in (below, above):
+        lone = handlers.predict_image(det, upload(EXAMPLE_REAL), thr)[2]
+        band = det.band_for(thr)
+        assert [lone["threshold"], lone["real_below"]] == pytest.approx([band.fake_from, band.real_below], abs=1e-6)
+        assert band.real_below == min(det.band.real_below, thr)
+        assert lone["label"] == band.label(p)
 
 
 def test_analyze_and_explain_give_the_same_cam_analysis(det):

@@ -150,17 +150,21 @@ def test_a_client_with_the_old_positional_arguments_still_works(server, detector
 
     det = detector[0]
     client = Client(server, verbose=False)
-    for threshold in (0.3, 0.9):
+    # One threshold below the model's REAL bound (which then follows it down), one above (the bound stays).
+    low, high = round(det.band.real_below / 2, 3), round((det.band.real_below + 1) / 2, 3)
+    assert 0 < low < det.band.real_below < high < 1
+    for threshold, real_below in ((low, low), (high, det.band.real_below)):
         want = det.analyze_image(EXAMPLE_REAL, threshold=threshold)
         verdict, _, result, _, _ = client.predict(handle_file(str(EXAMPLE_REAL)), threshold, api_name="/predict_image")
         assert (result["label"], result["threshold"]) == (want.label, threshold)
-        assert result["real_below"] == min(det.band.real_below, threshold) == want.real_below
+        assert result["real_below"] == real_below == want.real_below
+        assert result["label"] == det.band_for(threshold).label(want.fake_probability)
         assert result["fake_probability"] == round(want.fake_probability, 6)
-    _, _, cam, _, _ = client.predict(handle_file(str(EXAMPLE_REAL)), "gradcam", 0.3, api_name="/explain_image")
-    assert cam["result"]["real_below"] == 0.3 and cam["result"]["label"] == det.analyze_image(
-        EXAMPLE_REAL, threshold=0.3).label
-    occ = client.predict(handle_file(str(EXAMPLE_REAL)), 2, "mean", 0.3, api_name="/grid_heatmap")[2]
-    assert occ["result"]["threshold"] == occ["result"]["real_below"] == 0.3
+    _, _, cam, _, _ = client.predict(handle_file(str(EXAMPLE_REAL)), "gradcam", low, api_name="/explain_image")
+    assert cam["result"]["real_below"] == low and cam["result"]["label"] == det.analyze_image(
+        EXAMPLE_REAL, threshold=low).label
+    occ = client.predict(handle_file(str(EXAMPLE_REAL)), 2, "mean", low, api_name="/grid_heatmap")[2]
+    assert occ["result"]["threshold"] == occ["result"]["real_below"] == low
 
 
 def test_an_iphone_heic_photo_picked_as_a_file_gets_a_verdict(page, detector, tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from conftest import BUNDLED
 from deepfake import InputError, load_detector
@@ -40,20 +41,27 @@ def _unsaturated(p: float) -> float:
 
 def test_image_verdict_is_the_network_score_of_the_face_crop(det, astronaut):
     res = det.analyze_image(astronaut)
-    assert len(res.faces) == 1 and res.label in ("FAKE", "REAL")
+    assert len(res.faces) == 1 and res.faces[0].reasons == ()
     face = res.faces[0]
     crop, box = crop_face(astronaut, face.box, det.config.crop)
     assert tuple(box) == face.crop_box
     p = _unsaturated(res.fake_probability)
     assert p == pytest.approx(float(det.network.predict([crop])[0]), abs=1e-9)
     assert p != pytest.approx(float(det.network.predict([crop[:, ::-1].copy()])[0]), abs=1e-4)  # input matters
-    assert res.label == ("FAKE" if p >= det.threshold else "REAL")
+    assert res.label == det.band.label(p) and (res.threshold, res.real_below) == (det.threshold, det.band.real_below)
+    # the calibrated probability: the network's logits divided by the config's temperature
+    with torch.inference_mode():
+        logits = det.network.net(det.network.preprocess([crop])).double()[0]
+    assert det.config.temperature != 1.0
+    assert p == pytest.approx(float(torch.softmax(logits / det.config.temperature, 0)[1]), abs=1e-6)
     low = det.analyze_image(astronaut, threshold=0.0)
-    high = det.analyze_image(astronaut, threshold=1.0)
+    high = det.analyze_image(astronaut, threshold=1.0, real_below=1.0)
     assert low.label == "FAKE" and high.label == "REAL"
-    # FAKE from exactly the probability up (score >= threshold), REAL just above it
+    # FAKE from exactly the probability up (score >= threshold), UNCERTAIN just above it, REAL below the REAL bound
     assert det.analyze_image(astronaut, threshold=p).label == "FAKE"
-    assert det.analyze_image(astronaut, threshold=float(np.nextafter(p, 1.0))).label == "REAL"
+    above = float(np.nextafter(p, 1.0))
+    assert det.analyze_image(astronaut, threshold=above, real_below=min(p, det.band.real_below)).label == "UNCERTAIN"
+    assert det.analyze_image(astronaut, threshold=above, real_below=above).label == "REAL"
     d = json.loads(json.dumps(res.to_dict()))
     assert d["faces"][0]["box"] == list(face.box) and d["model_id"] == "bundled:deepfake-lite0-sbi"
     assert d["face_detector"] == "haar" and d["model_revision"] == det.revision and d["warnings"] == []
@@ -94,7 +102,7 @@ def test_image_probability_is_the_max_over_faces(det, astronaut):
     assert len(res.faces) == 2
     low, high = sorted(f.fake_probability for f in res.faces)
     assert high - low > 1e-3  # the mirror image scores differently: the max is a real choice
-    assert res.fake_probability == high and res.label == ("FAKE" if high >= det.threshold else "REAL")
+    assert res.fake_probability == high and res.label == det.band.label(high)
 
 
 def test_no_face_is_never_a_guess(det):

@@ -1,6 +1,7 @@
 """One preprocessing path: training validation and threshold selection score face crops with the code
 inference runs (model.Network: the config's resize, mean, std and fake class index)."""
 import argparse
+import dataclasses
 import json
 import shutil
 
@@ -71,6 +72,9 @@ def test_threshold_command_scores_crops_as_inference_does(tmp_path, odd_model, a
 def test_training_scores_are_network_predict(astronaut):
     """Training's predict and to_tensor are the inference code on the config training saves."""
     net = Network.from_folder(BUNDLED, backend="torch")
+    # Training validates the raw network (temperature 1); calibrate fits the temperature afterwards.
+    assert net.config.temperature != 1.0
+    net = dataclasses.replace(net, config=dataclasses.replace(net.config, temperature=1.0))
     crops = np.stack([cv2.resize(img, (224, 224), interpolation=cv2.INTER_AREA) for img in _variants(astronaut, 3)])
     mean, std = net.config.pretrained_cfg["mean"], net.config.pretrained_cfg["std"]
     assert np.array_equal(to_tensor(crops, mean, std).numpy(), net.preprocess(crops).numpy())

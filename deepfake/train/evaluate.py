@@ -123,7 +123,7 @@ def score_items(det, items: list[data.Item], frames: int, threshold: float, cond
                     if p is not None:
                         rows.append(dict(base, level="frame", condition=c, frame=idx, score=p, no_face=False,
                                          face_px=px, verdict=lab, gated=g))
-                sizes = [px for _, _, px in fps if px is not None]
+                sizes = [px for _, _, px, _, _ in fps if px is not None]
                 no_face = vp is None
                 if no_face:  # no face in any frame: score the middle frame whole (the whole-image fallback)
                     mid = degrade(sampled[len(sampled) // 2][1], c)

@@ -49,6 +49,8 @@ def run_threshold(args) -> int:
         print("dry run: config.json unchanged")
         return 0
     raw["deepfake"]["threshold"] = round(threshold, 6)
+    if raw["deepfake"].pop("band", None) is not None:  # one cut replaces the band; `calibrate` makes a new one
+        print("the model's UNCERTAIN band is replaced by this single cut (run `calibrate` for a band)")
     raw["deepfake"]["threshold_rule"] = rule
     raw["deepfake"]["test_time_flip"] = flip
     raw["deepfake"]["threshold_at_validation"] = {k: round(v, 4) for k, v in at.items()}
