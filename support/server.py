@@ -45,9 +45,18 @@ def peak_rss_mb(pid: int | None = None) -> float | None:
         return None
 
 
+_DOWNLOADS: list[str] = []  # the one scratch folder of this process's clients, removed at exit
+
+
 def make_client(url: str):
-    """A gradio_client Client of the app at `url`, downloading into a folder of its own."""
+    """A gradio_client Client of the app at `url`, downloading into a folder of its own (inside one scratch
+    folder per process that is removed when the process exits)."""
+    import atexit
+    import shutil
     import tempfile
 
     from gradio_client import Client
-    return Client(url, verbose=False, download_files=tempfile.mkdtemp(prefix="deepfake-load-client-"))
+    if not _DOWNLOADS:
+        _DOWNLOADS.append(tempfile.mkdtemp(prefix="deepfake-load-clients-"))
+        atexit.register(shutil.rmtree, _DOWNLOADS[0], ignore_errors=True)
+    return Client(url, verbose=False, download_files=tempfile.mkdtemp(prefix="client-", dir=_DOWNLOADS[0]))

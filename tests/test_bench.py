@@ -1,6 +1,8 @@
 """Smoke test of the benchmark's correctness checks on small sizes (no timing thresholds here)."""
 import json
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,3 +156,22 @@ def test_bench_scratch_folders_are_removed(tmp_path, monkeypatch, network, astro
     backends.bench_backends(c, compile_=False)
     assert any(r["name"] == "onnxruntime int8, batch 2" for r in c.report.rows)
     assert list(scratch_root.iterdir()) == []
+
+
+def test_client_download_folders_are_removed_when_the_process_exits(tmp_path):
+    """make_client's download folders (bench/load.py, the queue test) live in one scratch folder per process that
+    is removed at exit. gradio_client's Client is replaced by a stub: no server is needed to check the folders."""
+    import subprocess
+    import sys
+
+    code = ("import gradio_client, json, os\n"
+            "gradio_client.Client = lambda url, verbose, download_files: download_files\n"
+            "from support.server import make_client\n"
+            "a, b = make_client('http://x/'), make_client('http://x/')\n"
+            "assert a != b and os.path.dirname(a) == os.path.dirname(b) and os.path.isdir(a)\n"
+            "print(json.dumps([a, b]))\n")
+    env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    folders = [Path(p) for p in json.loads(out.stdout)]
+    assert all(str(p).startswith(str(tmp_path)) for p in folders)
+    assert not folders[0].parent.exists()
