@@ -576,7 +576,8 @@ def banded(tmp_path_factory):
     from deepfake import load_detector
     folder = write_random_detector(tmp_path_factory.mktemp("banded") / "banded-lite0", seed=2, threshold=0.6)
     cfg = json.loads((folder / "config.json").read_text())
-    cfg["deepfake"].update(temperature=1.7, quality_gates={"min_side_px": 64, "min_sharpness": 0, "min_brightness": 40, "max_yaw": 1.5},
+    gates = {"min_side_px": 64, "min_sharpness": 0, "min_brightness": 40, "max_yaw": 1.5}
+    cfg["deepfake"].update(temperature=1.7, quality_gates=gates,
                            band=dict(BAND, rule="FAKE from ... (the stated rule)", max_fpr=0.05, max_fnr=0.1,
                                      at_validation=_at_validation()))
     (folder / "config.json").write_text(json.dumps(cfg))

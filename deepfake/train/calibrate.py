@@ -218,7 +218,8 @@ def band_table(counts: dict) -> str:
 
 def _validation_split(args, net) -> tuple[data.Dataset, dict]:
     """The validation crops of the model's own split (data.validation_dataset), and how they were found."""
-    ds, info = data.validation_dataset(args, net.config, load_face_detector(data.face_detector_spec(args.face_detector)))
+    fd = load_face_detector(data.face_detector_spec(args.face_detector))
+    ds, info = data.validation_dataset(args, net.config, fd)
     if not len(ds.labels):
         raise InputError("The validation split has no face crops: nothing to calibrate on.")
     return ds, info

@@ -26,14 +26,16 @@ def run_threshold(args) -> int:
     torch.set_num_threads(max(1, int(args.threads)))
     net = Network.from_folder(folder, backend="torch")
     raw = net.config.raw  # config.json as read by from_folder; updated and written back below
-    ds, info = data.validation_dataset(args, net.config, load_face_detector(data.face_detector_spec(args.face_detector)))
+    fd = load_face_detector(data.face_detector_spec(args.face_detector))
+    ds, info = data.validation_dataset(args, net.config, fd)
     seed, fraction = info["seed"], info["heldout_fraction"]
     flip = net.config.test_time_flip if args.test_time_flip is None else bool(args.test_time_flip)
     scores = net.predict(ds.crops, BATCH, flip)  # the config's resize, mean, std and fake index, as inference
     max_fpr = args.max_fpr if args.max_fpr > 0 else None
     threshold, at = choose_threshold(ds.labels, scores, ds.sources, max_fpr)
     aucs = per_source_auc(ds.labels, scores, ds.sources)
-    print(f"validation split: {info['items']} items, {len(ds.labels)} face crops (seed {seed}, held-out fraction {fraction})")
+    print(f"validation split: {info['items']} items, {len(ds.labels)} face crops (seed {seed}, "
+          f"held-out fraction {fraction})")
     print(f"{'source':12} {'crops':>6} {'AUC':>6} {'real called FAKE':>17} {'fake called FAKE':>17}")
     for s in sorted(aucs):
         m = ds.sources == s
