@@ -85,11 +85,11 @@ def request_band(det, threshold: float | None, real_below: float | None) -> Band
     for flag, v in (("--threshold", threshold), ("--real-below", real_below)):
         if v is not None and not 0.0 <= v <= 1.0:  # NaN fails this too
             raise InputError(f"{flag} must be between 0 and 1, got {v:g}.")
-    t = det.band.fake_from if threshold is None else threshold
-    r = min(det.band.real_below, t) if real_below is None else real_below
-    if r > t:
-        raise InputError(f"--real-below ({r:g}) must not be above the threshold ({t:g}).")
-    return Band(real_below=r, fake_from=t)
+    try:
+        return det.band_for(threshold, real_below)  # the detector's rule, so the check cannot drift from it
+    except InputError:  # within [0, 1], only a REAL bound above the threshold is refused: say it with the flags
+        t = det.band.fake_from if threshold is None else threshold
+        raise InputError(f"--real-below ({real_below:g}) must not be above the threshold ({t:g}).") from None
 
 
 def summary_line(path, result) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import explain, media, quality, video
-from .band import NO_FACE, UNCERTAIN, Band
+from .band import Band
 from .crop import crop_face, whole_image_crop
 from .errors import InputError
 from .faces import Face, FaceDetector, load_face_detector
@@ -22,7 +22,7 @@ from .hub import resolve_source
 from .model import DEFAULT_BATCH, Network
 from .results import (CamResult, FaceCam, FaceResult, FrameResult, ImageResult, OcclusionResult, Provenance,
                       VideoResult)
-from .verdict import Verdict, face_label, judge, merged_reasons
+from .verdict import face_label, judge, judge_video, merged_reasons, video_frames
 
 DEFAULT_FRAMES = 32
 WHOLE_IMAGE_WARNING = ("No face detected: the whole image was scored, as requested. The detector was trained "
@@ -33,11 +33,11 @@ def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000.0, 2)
 
 
-def _gate_warning(v: Verdict) -> tuple[str, ...]:
-    """The warning of a verdict no face could be judged for (empty otherwise)."""
-    if not v.reasons:
+def _gate_warning(reasons: tuple[str, ...]) -> tuple[str, ...]:
+    """The warning of a verdict no face could be judged for (its reasons; empty otherwise)."""
+    if not reasons:
         return ()
-    return (f"No face passed the quality gates ({', '.join(v.reasons)}): the label is UNCERTAIN, not a verdict.",)
+    return (f"No face passed the quality gates ({', '.join(reasons)}): the label is UNCERTAIN, not a verdict.",)
 
 
 def face_results(faces, boxes, probs, band: Band, qualities, reasons) -> tuple[FaceResult, ...]:
@@ -164,7 +164,7 @@ class Detector:
             faces=face_results(s.faces, s.boxes, s.probs, band, s.qualities, s.reasons),
             scored_whole_image=s.whole_image, width=int(rgb.shape[1]), height=int(rgb.shape[0]),
             timings_ms=dict(s.timings_ms, **timings), real_below=band.real_below, reasons=v.reasons,
-            **self.provenance.fields(*([WHOLE_IMAGE_WARNING] if s.whole_image else []), *_gate_warning(v)))
+            **self.provenance.fields(*([WHOLE_IMAGE_WARNING] if s.whole_image else []), *_gate_warning(v.reasons)))
 
     def warm_up(self) -> None:
         """One forward pass and one face detection, so the first request is not the slow one."""
@@ -254,36 +254,31 @@ class Detector:
         sampled = scan.sampled
         with_face = sum(v.probability is not None for v in verdicts)
         judged = sum(v.probability is not None and not v.reasons for v in verdicts)
-        # The frames the video score is made of: those judged; all with a face when none is (then UNCERTAIN).
-        frame_p = [v.probability if (not v.reasons or not judged) else None for v in verdicts]
         p_blank = self.blank_probability() if with_face else None
-        video_p, loo, blank = video.importance(frame_p, aggregation, p_blank)
+        video_p, loo, blank = video.importance(video_frames(verdicts), aggregation, p_blank)
+        vv = judge_video(verdicts, video_p, band)
         frame_results = tuple(
             FrameResult(index, ts, v.probability, ff, None if np.isnan(lo) else float(lo),
                         None if np.isnan(bl) else float(bl), preview=small, label=v.label, reasons=v.reasons)
             for (index, ts, small), v, ff, lo, bl in zip(sampled, verdicts, frame_faces, loo, blank))
-        warnings, reasons = [], ()
+        warnings = []
         if with_face and with_face < len(sampled):
             warnings.append(f"{len(sampled) - with_face} of {len(sampled)} sampled frames have no face and were "
                             "left out of the video score.")
         if not with_face:
             warnings.append("No face detected in any sampled frame.")
-        if with_face and judged < with_face:
-            failed = merged_reasons(v.reasons for v in verdicts)
-            if judged:
-                warnings.append(f"{with_face - judged} of {with_face} frames with a face failed a quality gate "
-                                f"({', '.join(failed)}) and were left out of the video score.")
-            else:
-                reasons = failed
-                warnings.extend(_gate_warning(Verdict(UNCERTAIN, video_p, failed, ())))
-        label = band.label(video_p) if judged else (UNCERTAIN if with_face else NO_FACE)
+        if judged and judged < with_face:
+            warnings.append(f"{with_face - judged} of {with_face} frames with a face failed a quality gate "
+                            f"({', '.join(merged_reasons(v.reasons for v in verdicts))}) and were left out of "
+                            "the video score.")
+        warnings.extend(_gate_warning(vv.reasons))
         return VideoResult(
-            label=label, fake_probability=video_p, threshold=band.fake_from,
+            label=vv.label, fake_probability=video_p, threshold=band.fake_from,
             aggregation=aggregation, frames=frame_results, frames_sampled=len(sampled),
             frames_with_face=with_face, blank_frame_probability=p_blank, fps=round(info.fps, 3),
             duration_s=round(info.duration_s, 3), frame_count=info.frame_count, width=info.width,
             height=info.height, timings_ms=dict(scan.ms, total=_ms(t0)), real_below=band.real_below,
-            frames_judged=judged, reasons=reasons,
+            frames_judged=judged, reasons=vv.reasons,
             frame_images=tuple(scan.full) if keep_frames else (), **self.provenance.fields(*warnings))
 
     def analyze(self, path, **kw) -> ImageResult | VideoResult:

@@ -126,9 +126,10 @@ def band_text(real_below, fake_from) -> str:
     return f"REAL below {real}, UNCERTAIN {real}-{fake}, FAKE from {fake}"
 
 
-def reasons_text(reasons) -> str:
-    """Failed quality gates in short words: ("face_too_small", "blurred") -> "too small, blurred"."""
-    return ", ".join(REASON_TEXT.get(r, str(r).replace("_", " ")) for r in reasons or ())
+def reasons_text(reasons, words: dict = REASON_TEXT) -> str:
+    """Failed quality gates in words (default the short ones): ("face_too_small", "blurred") -> "too small,
+    blurred"."""
+    return ", ".join(words.get(r, str(r).replace("_", " ")) for r in reasons or ())
 
 
 def _prob(p) -> str:

@@ -44,3 +44,22 @@ def judge(probs, reasons: list[tuple[str, ...]], band: Band) -> Verdict:
         p = float(probs[ok].max())
         return Verdict(band.label(p), p, (), passing)
     return Verdict(UNCERTAIN, float(probs.max()), merged_reasons(reasons), passing)
+
+
+def video_frames(verdicts) -> list[float | None]:
+    """Per frame, its probability where it makes the video score, else None: the frames judged (a face passed the
+    gates), or every frame with a face when none was judged (the video is then UNCERTAIN)."""
+    judged = any(v.probability is not None and not v.reasons for v in verdicts)
+    return [v.probability if (not v.reasons or not judged) else None for v in verdicts]
+
+
+def judge_video(verdicts, probability: float | None, band: Band) -> Verdict:
+    """A video's verdict from its frames' verdicts and its aggregated probability (over video_frames): the band
+    of that probability when a frame was judged; UNCERTAIN with every failed gate when frames have faces but none
+    passed; NO_FACE without a face."""
+    passing = tuple(v.probability is not None and not v.reasons for v in verdicts)
+    if any(passing):
+        return Verdict(band.label(probability), probability, (), passing)
+    if any(v.probability is not None for v in verdicts):
+        return Verdict(UNCERTAIN, probability, merged_reasons(v.reasons for v in verdicts), passing)
+    return Verdict(NO_FACE, None, (), passing)

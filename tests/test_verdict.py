@@ -103,3 +103,25 @@ def test_a_video_with_no_frame_passing_is_uncertain(tmp_path):
     vr = _detector([LARGE], band=BAND).analyze_video(path, frames=4)
     assert (vr.label, vr.frames_judged, vr.reasons) == ("UNCERTAIN", 0, ("too_dark",))
     assert vr.fake_probability is not None  # shown, not judged
+
+
+def test_evaluate_scores_degraded_videos_by_the_detectors_video_rule(tmp_path):
+    """evaluate re-scores a video's kept frames under each degradation: its video row follows analyze_video's
+    rule (only frames that pass the gates; UNCERTAIN with the reasons when none does)."""
+    from deepfake.train.data import Item
+    from deepfake.train.evaluate import score_items
+
+    bright = textured(size=256, region=(0, 256, 0, 256), seed=3)
+    dark = (bright * 0.1).astype(np.uint8)
+    det = _detector([LARGE], band=BAND)
+    mixed = Item(write_video(tmp_path / "mixed.avi", [bright, dark] * 2, fourcc="MJPG"), 1, "v", "g1", "video")
+    all_dark = Item(write_video(tmp_path / "dark.avi", [dark] * 4, fourcc="MJPG"), 0, "v", "g2", "video")
+    rows = score_items(det, [mixed, all_dark], 4, BAND.fake_from, conditions=("clean", "jpeg50"), log=None)
+    video = {(r["path"], r["condition"]): r for r in rows if r["level"] == "video"}
+    for c in ("clean", "jpeg50"):
+        m, d = video[(str(mixed.path), c)], video[(str(all_dark.path), c)]
+        frames = [r for r in rows if r["level"] == "frame" and r["path"] == str(mixed.path) and r["condition"] == c]
+        assert [r["gated"] for r in frames] == [False, True, False, True]
+        assert m["score"] == pytest.approx(np.mean([r["score"] for r in frames if not r["gated"]]))
+        assert (m["verdict"], m["gated"]) == (BAND.label(m["score"]), False)
+        assert (d["verdict"], d["gated"]) == ("UNCERTAIN", True) and d["score"] is not None

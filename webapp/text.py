@@ -21,7 +21,7 @@ MAX_FACES_LISTED = 12  # an image of a crowd lists this many faces in the verdic
 
 def reasons_words(reasons) -> str:
     """Failed quality gates in words: ("face_too_small", "blurred") -> "face too small to judge, blurred"."""
-    return ", ".join(REASON_WORDS.get(r, str(r).replace("_", " ")) for r in reasons or ())
+    return render.reasons_text(reasons, REASON_WORDS)
 
 
 def _bounds(result) -> tuple[float, float]:

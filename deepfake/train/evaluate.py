@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from .. import media
+from ..verdict import Verdict, judge_video, video_frames
 from . import data
 
 CONDITIONS = ("clean", "jpeg50", "half", "quarter")
@@ -109,16 +110,16 @@ def score_items(det, items: list[data.Item], frames: int, threshold: float, cond
                            for f in vr.frames]
                     vp, verdict, gated = vr.fake_probability, vr.label, bool(vr.reasons)
                 else:
-                    fps = []
+                    fps, verdicts = [], []
                     for idx, rgb in sampled:
                         r = det.analyze_image(degrade(rgb, c), threshold=threshold)
                         fps.append((idx, r.fake_probability, face_px(r.faces), r.label, bool(r.reasons)))
-                    # the 'mean' aggregation of analyze_video: frames that pass the gates, else all with a face
-                    got = [p for _, p, _, _, g in fps if p is not None and not g] or \
-                        [p for _, p, _, _, _ in fps if p is not None]
+                        verdicts.append(Verdict(r.label, r.fake_probability, r.reasons, ()))
+                    # the 'mean' aggregation of analyze_video over the frames it scores, and its label rule
+                    got = [p for p in video_frames(verdicts) if p is not None]
                     vp = float(np.mean(got)) if got else None
-                    gated = bool(got) and all(g for _, p, _, _, g in fps if p is not None)
-                    verdict = "UNCERTAIN" if gated else det.band_for(threshold).label(vp)
+                    vv = judge_video(verdicts, vp, det.band_for(threshold))
+                    verdict, gated = vv.label, bool(vv.reasons)
                 for idx, p, px, lab, g in fps:
                     if p is not None:
                         rows.append(dict(base, level="frame", condition=c, frame=idx, score=p, no_face=False,
