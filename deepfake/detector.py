@@ -20,9 +20,10 @@ from .errors import InputError
 from .faces import Face, FaceDetector, load_face_detector
 from .hub import resolve_source
 from .model import DEFAULT_BATCH, Network
-from .results import (CamResult, FaceCam, FaceResult, FrameResult, ImageResult, OcclusionResult, Provenance,
-                      VideoResult)
-from .verdict import face_label, judge, judge_video, merged_reasons, video_frames
+from .networks import Member, load_members, primary
+from .results import (CamResult, FaceCam, FaceResult, FrameResult, ImageResult, NetworkScore, OcclusionResult,
+                      Provenance, VideoResult)
+from .verdict import Verdict, combine, face_label, judge, judge_video, merged_reasons, video_frames
 
 DEFAULT_FRAMES = 32
 WHOLE_IMAGE_WARNING = ("No face detected: the whole image was scored, as requested. The detector was trained "
@@ -40,11 +41,38 @@ def _gate_warning(reasons: tuple[str, ...]) -> tuple[str, ...]:
     return (f"No face passed the quality gates ({', '.join(reasons)}): the label is UNCERTAIN, not a verdict.",)
 
 
-def face_results(faces, boxes, probs, band: Band, qualities, reasons) -> tuple[FaceResult, ...]:
-    """The FaceResult of each scored face (the only place one is built)."""
-    return tuple(FaceResult(tuple(int(v) for v in f.box), tuple(int(v) for v in b), f.score, float(p),
-                            face_label(p, r, band), q.to_dict(), r)
-                 for f, b, p, q, r in zip(faces, boxes, probs, qualities, reasons))
+@dataclass(frozen=True)
+class Say:
+    """One network's probabilities of a set of crops, with its name, kind and the band that labels them."""
+    name: str
+    kind: str
+    band: Band
+    probs: np.ndarray
+
+
+def network_scores(says, labels, probs) -> tuple[NetworkScore, ...]:
+    return tuple(NetworkScore(s.name, s.kind, p, lab, s.band.fake_from, s.band.real_below)
+                 for s, lab, p in zip(says, labels, probs))
+
+
+def combined(says, verdicts: list[Verdict]) -> tuple[str, str | None, tuple[NetworkScore, ...]]:
+    """(label, kind of fake, each network's score) of an image, frame or video from each network's verdict."""
+    labels, probs = [v.label for v in verdicts], [v.probability for v in verdicts]
+    label, kind = combine(labels, probs, [s.band for s in says], [s.kind for s in says])
+    return label, kind, network_scores(says, labels, probs)
+
+
+def face_results(faces, boxes, says: list[Say], qualities, reasons) -> tuple[FaceResult, ...]:
+    """The FaceResult of each scored face (the only place one is built): each network's label, and their
+    combination."""
+    out = []
+    for i, (f, b, q, r) in enumerate(zip(faces, boxes, qualities, reasons)):
+        probs = [float(s.probs[i]) for s in says]
+        labels = [face_label(p, r, s.band) for p, s in zip(probs, says)]
+        label, kind = combine(labels, probs, [s.band for s in says], [s.kind for s in says])
+        out.append(FaceResult(tuple(int(v) for v in f.box), tuple(int(v) for v in b), f.score, probs[0], label,
+                              q.to_dict(), r, network_scores(says, labels, probs), kind))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -58,6 +86,7 @@ class Scored:
     timings_ms: dict  # face_detection, classification, total
     qualities: tuple = ()  # deepfake.quality.FaceQuality of each face
     reasons: tuple = ()  # the quality gates each face failed
+    extra_probs: tuple = ()  # the further networks' probabilities of the crops (Detector.extra order)
 
     @property
     def whole_image(self) -> bool:
@@ -80,6 +109,7 @@ class Detector:
     revision: str
     warnings: tuple[str, ...] = ()
     folder: Path | None = None  # the detector folder (model card, config), when loaded from one
+    extra: tuple[Member, ...] = ()  # the folder's further networks (config.json deepfake.networks)
     _blank_p: float | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------------------------ basics
@@ -90,6 +120,17 @@ class Detector:
     @property
     def threshold(self) -> float:
         return self.config.threshold
+
+    @property
+    def members(self) -> tuple[Member, ...]:
+        """Every network of the detector: its own first, then the further ones."""
+        return (primary(self.network, self.model_id, self.revision),) + self.extra
+
+    def says(self, band: Band, probs, extra_probs) -> list[Say]:
+        """Each network's probabilities with its band: the request's band for the first network, their own for
+        the further ones."""
+        bands = [band] + [m.band for m in self.extra]
+        return [Say(m.name, m.kind, b, np.asarray(p)) for m, b, p in zip(self.members, bands, [probs, *extra_probs])]
 
     @property
     def band(self) -> Band:
@@ -148,8 +189,9 @@ class Detector:
             crops, boxes, reasons = [crop], [box], ((),)  # the whole image is not gated: the warning says why
         t1 = time.perf_counter()
         probs = self.network.predict(crops)
+        extra = tuple(m.network.predict(crops) for m in self.extra)
         return Scored(faces, crops, boxes, probs, {"face_detection": t_find, "classification": _ms(t1),
-                                                   "total": _ms(t0)}, qualities, reasons)
+                                                   "total": _ms(t0)}, qualities, reasons, extra)
 
     def _load_and_score(self, image, threshold: float | None, whole_image: bool, real_below: float | None = None):
         """(RGB array, checked band, Scored) of an image argument."""
@@ -158,17 +200,22 @@ class Detector:
         return rgb, band, self._score(rgb, whole_image)
 
     def _image_result(self, rgb: np.ndarray, s: Scored, band: Band, **timings: float) -> ImageResult:
-        v = judge(s.probs, list(s.reasons), band)
+        says = self.says(band, s.probs, s.extra_probs)
+        verdicts = [judge(x.probs, list(s.reasons), x.band) for x in says]
+        label, kind, scores = combined(says, verdicts)
+        v = verdicts[0]
         return ImageResult(
-            label=v.label, fake_probability=v.probability, threshold=band.fake_from,
-            faces=face_results(s.faces, s.boxes, s.probs, band, s.qualities, s.reasons),
+            label=label, fake_probability=v.probability, threshold=band.fake_from,
+            faces=face_results(s.faces, s.boxes, says, s.qualities, s.reasons),
             scored_whole_image=s.whole_image, width=int(rgb.shape[1]), height=int(rgb.shape[0]),
             timings_ms=dict(s.timings_ms, **timings), real_below=band.real_below, reasons=v.reasons,
+            scores=scores, manipulation=kind,
             **self.provenance.fields(*([WHOLE_IMAGE_WARNING] if s.whole_image else []), *_gate_warning(v.reasons)))
 
     def warm_up(self) -> None:
         """One forward pass and one face detection, so the first request is not the slow one."""
-        self.network.predict([np.zeros((self.config.crop.size,) * 2 + (3,), np.uint8)])
+        for m in self.members:
+            m.network.predict([np.zeros((m.network.config.crop.size,) * 2 + (3,), np.uint8)])
         self.face_detector.detect(np.zeros((64, 64, 3), np.uint8))
 
     # ------------------------------------------------------------------------------------ images
@@ -245,22 +292,31 @@ class Detector:
         scan = _FrameScan(self, keep_frames)
         with contextlib.closing(stream):
             scan.run(stream, len(wanted), progress)
-        probs = scan.classify()
-        frame_faces, verdicts = [], []
+        probs, *extra = scan.classify()
+        says = self.says(band, probs, extra)
+        frame_faces, per_net, frame_says = [], [[] for _ in says], []  # per_net[n][frame]: network n's verdict
         for faces, boxes, start, qualities, reasons in scan.per_frame:
-            fp = probs[start:start + len(faces)]
-            frame_faces.append(face_results(faces, boxes, fp, band, qualities, reasons))
-            verdicts.append(judge(fp, list(reasons), band))
+            fs = [Say(x.name, x.kind, x.band, x.probs[start:start + len(faces)]) for x in says]
+            frame_faces.append(face_results(faces, boxes, fs, qualities, reasons))
+            for n, x in enumerate(fs):
+                per_net[n].append(judge(x.probs, list(reasons), x.band))
+        verdicts = per_net[0]
         sampled = scan.sampled
         with_face = sum(v.probability is not None for v in verdicts)
         judged = sum(v.probability is not None and not v.reasons for v in verdicts)
         p_blank = self.blank_probability() if with_face else None
         video_p, loo, blank = video.importance(video_frames(verdicts), aggregation, p_blank)
         vv = judge_video(verdicts, video_p, band)
+        video_verdicts = [vv] + [judge_video(vs, _aggregate(video_frames(vs), aggregation), x.band)
+                                 for vs, x in zip(per_net[1:], says[1:])]
+        label, kind, scores = combined(says, video_verdicts)
+        frames_said = [combined(says, [vs[f] for vs in per_net]) for f in range(len(verdicts))]
         frame_results = tuple(
             FrameResult(index, ts, v.probability, ff, None if np.isnan(lo) else float(lo),
-                        None if np.isnan(bl) else float(bl), preview=small, label=v.label, reasons=v.reasons)
-            for (index, ts, small), v, ff, lo, bl in zip(sampled, verdicts, frame_faces, loo, blank))
+                        None if np.isnan(bl) else float(bl), preview=small, label=fl, reasons=v.reasons,
+                        scores=fsc, manipulation=fk)
+            for (index, ts, small), v, ff, lo, bl, (fl, fk, fsc) in zip(sampled, verdicts, frame_faces, loo, blank,
+                                                                        frames_said))
         warnings = []
         if with_face and with_face < len(sampled):
             warnings.append(f"{len(sampled) - with_face} of {len(sampled)} sampled frames have no face and were "
@@ -273,7 +329,7 @@ class Detector:
                             "the video score.")
         warnings.extend(_gate_warning(vv.reasons))
         return VideoResult(
-            label=vv.label, fake_probability=video_p, threshold=band.fake_from,
+            label=label, fake_probability=video_p, threshold=band.fake_from, scores=scores, manipulation=kind,
             aggregation=aggregation, frames=frame_results, frames_sampled=len(sampled),
             frames_with_face=with_face, blank_frame_probability=p_blank, fps=round(info.fps, 3),
             duration_s=round(info.duration_s, 3), frame_count=info.frame_count, width=info.width,
@@ -291,6 +347,12 @@ class Detector:
             return self.analyze_image(path, **{k: v for k, v in kw.items()
                                                if k in ("threshold", "whole_image", "real_below")})
         raise InputError(media.unsupported_reason(path))
+
+
+def _aggregate(frame_p: list[float | None], method: str) -> float | None:
+    """A further network's video probability: its frames' probabilities (None left out) aggregated."""
+    scored = [p for p in frame_p if p is not None]
+    return video.aggregate(np.asarray(scored), method) if scored else None
 
 
 # Crops are classified in chunks of this many as frames stream in (a multiple of the network's batch, so the
@@ -334,14 +396,15 @@ class _FrameScan:
 
     def _classify(self, n: int) -> None:
         t = time.perf_counter()
-        self.probs.append(self.det.network.predict(self.pending[:n]))
+        self.probs.append([m.network.predict(self.pending[:n]) for m in self.det.members])
         del self.pending[:n]
         self.ms["classification"] += _ms(t)
 
-    def classify(self) -> np.ndarray:
-        """Probabilities of all crops, in order."""
+    def classify(self) -> list[np.ndarray]:
+        """Each network's probabilities of all crops, in order."""
         self._classify(len(self.pending))
-        return np.concatenate(self.probs) if self.probs else np.zeros(0)
+        return [np.concatenate(chunks) for chunks in zip(*self.probs)] if self.probs else \
+            [np.zeros(0) for _ in self.det.members]
 
 
 def load_detector(source: str | os.PathLike | None = None, *, face_detector: str | FaceDetector | None = None,
@@ -350,5 +413,6 @@ def load_detector(source: str | os.PathLike | None = None, *, face_detector: str
     bundled model. face_detector: a FaceDetector, "yunet" (default), "haar", or a YuNet ONNX path."""
     src = resolve_source(source)
     network = Network.from_folder(src.folder, device=device)
+    extra, warnings = load_members(src.folder, network.config.networks, device)
     fd = face_detector if isinstance(face_detector, FaceDetector) else load_face_detector(face_detector)
-    return Detector(network, fd, src.model_id, src.revision, src.warnings, src.folder)
+    return Detector(network, fd, src.model_id, src.revision, src.warnings + warnings, src.folder, extra)

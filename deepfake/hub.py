@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "models" / "deepfake-lite0-sbi"
 # The Hub repo the bundled model is published as (README front matter `models:` names it too).
 BUNDLED_REPO_ID = "deepfake-explained/deepfake-lite0-sbi"
+# A detector repo's further networks may live in its own folders (config.json `deepfake.networks`, `path`).
+NETWORK_FILES = [f"networks/*/{name}" for name in (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE)]
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
 
@@ -36,7 +38,7 @@ class ResolvedSource:
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _weights_digest(folder: Path) -> str:
+def weights_digest(folder: Path) -> str:
     path = folder / WEIGHTS_FILE
     if not path.is_file():
         return "unknown"
@@ -122,7 +124,7 @@ def hub_error(exc: Exception, repo_id: str, revision: str | None = None) -> str:
 def _bundled() -> ResolvedSource:
     if not (BUNDLED_MODEL / CONFIG_FILE).is_file():
         raise ModelLoadError("No detector given and the bundled model folder is missing; pass a folder or Hub repo id.")
-    return ResolvedSource(BUNDLED_MODEL, f"bundled:{BUNDLED_MODEL.name}", _weights_digest(BUNDLED_MODEL))
+    return ResolvedSource(BUNDLED_MODEL, f"bundled:{BUNDLED_MODEL.name}", weights_digest(BUNDLED_MODEL))
 
 
 def resolve_source(source: str | os.PathLike | None = None) -> ResolvedSource:
@@ -135,7 +137,7 @@ def resolve_source(source: str | os.PathLike | None = None) -> ResolvedSource:
     if path.is_dir():
         if path.resolve() == BUNDLED_MODEL:
             return _bundled()
-        return ResolvedSource(path, f"local:{path.name}", _weights_digest(path))
+        return ResolvedSource(path, f"local:{path.name}", weights_digest(path))
     text = str(source)
     if not _REPO_ID.match(text) or text.startswith((".", "/", "~")):
         raise ModelLoadError(f"'{path.name}' is neither a detector folder nor a Hub repo id (ORG/NAME[@REVISION])")
@@ -149,7 +151,7 @@ def _from_hub(repo_id: str, revision: str | None) -> ResolvedSource:
     offline = not hub_reachable()
     try:
         folder = Path(snapshot_download(
-            repo_id, revision=revision, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE],
+            repo_id, revision=revision, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE, *NETWORK_FILES],
             etag_timeout=2, local_files_only=offline))
     except Exception as exc:  # the user named this detector: say what failed rather than analyse with another
         raise ModelLoadError(f"Cannot load detector '{repo_id}': {hub_error(exc, repo_id, revision)}.") from None

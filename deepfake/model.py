@@ -43,6 +43,34 @@ _INTERP = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "nearest": 
            "area": cv2.INTER_AREA, "lanczos": cv2.INTER_LANCZOS4}
 
 
+KINDS = ("face_swap", "generated")  # the manipulation kinds a network can be trained to find
+
+
+@dataclass(frozen=True)
+class NetworkRef:
+    """A further network of a detector folder (config.json `deepfake.networks`): its name, the kind of fake it
+    finds, its folder inside the detector folder (`path`) and the Hub repo that serves it (`repo`, used when the
+    folder is not there). Each network's own config.json holds its preprocessing, temperature and band."""
+    name: str
+    kind: str
+    path: str | None = None
+    repo: str | None = None
+
+    @classmethod
+    def from_dict(cls, d, where: str = CONFIG_FILE) -> "NetworkRef":
+        if not isinstance(d, dict) or not isinstance(d.get("name"), str) or not d["name"]:
+            raise ModelLoadError(f"{where}: each entry of 'networks' needs a 'name'")
+        kind = d.get("kind")
+        if kind not in KINDS:
+            raise ModelLoadError(f"{where}: network '{d['name']}' has kind {kind!r}; choose one of: {', '.join(KINDS)}")
+        path, repo = d.get("path"), d.get("repo")
+        if path is None and repo is None:
+            raise ModelLoadError(f"{where}: network '{d['name']}' needs a 'path' (folder) or a 'repo' (Hub id)")
+        if path is not None and (not isinstance(path, str) or Path(path).is_absolute() or ".." in Path(path).parts):
+            raise ModelLoadError(f"{where}: network '{d['name']}': 'path' must be a folder inside the detector folder")
+        return cls(d["name"], kind, path, repo)
+
+
 @dataclass(frozen=True)
 class DetectorConfig:
     """Everything the code needs to know about a detector; read from its config.json."""
@@ -66,6 +94,11 @@ class DetectorConfig:
     band: Band | None = None
     # Faces too small, blurred, dark or turned to judge get UNCERTAIN (deepfake/quality.py).
     gates: QualityGates = DEFAULT_GATES
+    # The network's name and the kind of fake it finds, and the detector folder's further networks (each face
+    # gets a probability and label from each; deepfake/verdict.py combines them).
+    name: str = "face_swap"
+    kind: str = "face_swap"
+    networks: tuple[NetworkRef, ...] = ()
     format_version: int = FORMAT_VERSION
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -114,6 +147,17 @@ class DetectorConfig:
         if band is not None and abs(band.fake_from - threshold) > 1e-6:
             raise ModelLoadError(f"{where}: band.fake_from ({band.fake_from}) and threshold ({threshold}) disagree")
         gates = QualityGates.from_dict(own["quality_gates"]) if own.get("quality_gates") is not None else DEFAULT_GATES
+        kind = own.get("kind", "face_swap")
+        if kind not in KINDS:
+            raise ModelLoadError(f"{where}: field 'kind' is {kind!r}; choose one of: {', '.join(KINDS)}")
+        refs = own.get("networks") or []
+        if not isinstance(refs, list):
+            raise ModelLoadError(f"{where}: field 'networks' must be a list")
+        networks = tuple(NetworkRef.from_dict(d, where) for d in refs)
+        name = str(own.get("name") or kind)
+        names = [name] + [n.name for n in networks]
+        if len(set(names)) != len(names):
+            raise ModelLoadError(f"{where}: network names must differ, got {', '.join(names)}")
         return cls(
             architecture=need(cfg, "architecture", str),
             num_classes=num_classes,
@@ -129,6 +173,9 @@ class DetectorConfig:
             temperature=float(temperature),
             band=band,
             gates=gates,
+            name=name,
+            kind=kind,
+            networks=networks,
             format_version=version,
             raw=cfg,
         )

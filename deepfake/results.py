@@ -56,6 +56,17 @@ class Provenance:
 
 
 @dataclass(frozen=True)
+class NetworkScore(_Json):
+    """One network's say on a face, image, frame or video: its probability, and its label by its own band."""
+    network: str  # the network's name (config.json): "face_swap", "generated", ...
+    kind: str  # the kind of fake it finds: face_swap or generated
+    fake_probability: float | None  # None: no face
+    label: str  # FAKE, REAL, UNCERTAIN or NO_FACE by this network's band (UNCERTAIN when the gates failed)
+    threshold: float  # this network's FAKE bound
+    real_below: float  # this network's REAL bound
+
+
+@dataclass(frozen=True)
 class FaceResult(_Json):
     box: tuple[int, int, int, int]  # x, y, width, height of the detected face
     crop_box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the square crop the detector scored
@@ -64,6 +75,11 @@ class FaceResult(_Json):
     label: str  # FAKE, REAL or UNCERTAIN (by the band, or because a quality gate failed)
     quality: dict = field(default_factory=dict)  # deepfake.quality.FaceQuality: side_px, sharpness, brightness, yaw
     reasons: tuple[str, ...] = ()  # quality gates this face failed (face_too_small, blurred, too_dark, profile)
+    # Each network's probability and label (the first is the detector's own network, whose probability is
+    # fake_probability); `label` combines them (deepfake/verdict.py) and `manipulation` is the likely kind of fake
+    # (face_swap, generated) when the label is FAKE.
+    scores: tuple[NetworkScore, ...] = ()
+    manipulation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,10 @@ class ImageResult(_Json):
     kind: str = "image"
     real_below: float | None = None  # REAL below this probability; UNCERTAIN from it up to threshold
     reasons: tuple[str, ...] = ()  # why the label is UNCERTAIN when no face passed the quality gates
+    # Each network's image probability and label; fake_probability, threshold and real_below are the first
+    # network's. manipulation: the likely kind of fake when the label is FAKE.
+    scores: tuple[NetworkScore, ...] = ()
+    manipulation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +120,8 @@ class FrameResult(_Json):
     preview: np.ndarray | None = _array_field()
     label: str = NO_FACE  # the frame's band: FAKE, REAL, UNCERTAIN (band or gates) or NO_FACE
     reasons: tuple[str, ...] = ()  # gates all the frame's faces failed: the video score leaves such frames out
+    scores: tuple[NetworkScore, ...] = ()  # each network's frame probability and label
+    manipulation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +148,9 @@ class VideoResult(_Json):
     real_below: float | None = None  # REAL below this probability; UNCERTAIN from it up to threshold
     frames_judged: int = 0  # frames with a face that passes the quality gates: the video score's frames
     reasons: tuple[str, ...] = ()  # why the label is UNCERTAIN when no frame passed the gates
+    # Each network's video probability (its frames aggregated alike) and label; manipulation as for images.
+    scores: tuple[NetworkScore, ...] = ()
+    manipulation: str | None = None
     # Full-size RGB frames, only with keep_frames=True (offline evaluation re-scores them); galleries use
     # FrameResult.preview, which is always there and bounded.
     frame_images: tuple = _array_field(())

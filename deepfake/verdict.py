@@ -4,6 +4,10 @@ A face that fails a quality gate is UNCERTAIN with the gates as reasons, whateve
 frame is judged on the faces that pass: its probability is their maximum and its label that probability's
 band. When no face passes, the probability is the maximum over all faces (shown, not judged) and the label is
 UNCERTAIN with every failed gate as a reason; with no face at all it is NO_FACE.
+
+A detector with several networks (one per kind of fake) labels each face, image, frame and video by each
+network's band, then combines them (`combine`): FAKE if any network says FAKE, REAL if every network says REAL,
+UNCERTAIN otherwise; the likely kind of fake is that of the network furthest into its FAKE band.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .band import NO_FACE, UNCERTAIN, Band
+from .band import FAKE, NO_FACE, REAL, UNCERTAIN, Band
 from .quality import REASONS
 
 
@@ -63,3 +67,24 @@ def judge_video(verdicts, probability: float | None, band: Band) -> Verdict:
     if any(v.probability is not None for v in verdicts):
         return Verdict(UNCERTAIN, probability, merged_reasons(v.reasons for v in verdicts), passing)
     return Verdict(NO_FACE, None, (), passing)
+
+
+def fake_margin(p: float | None, band: Band) -> float:
+    """How far p lies into the band's FAKE range, as a share of that range (0 at the bound, 1 at p = 1)."""
+    if p is None:
+        return float("-inf")
+    return (p - band.fake_from) / max(1.0 - band.fake_from, 1e-9)
+
+
+def combine(labels, probs, bands, kinds) -> tuple[str, str | None]:
+    """(label, kind of fake or None) from each network's label, probability, band and kind."""
+    labels = list(labels)
+    if FAKE in labels:
+        fakes = [i for i, lab in enumerate(labels) if lab == FAKE]
+        best = max(fakes, key=lambda i: fake_margin(probs[i], bands[i]))
+        return FAKE, kinds[best]
+    if all(lab == REAL for lab in labels):
+        return REAL, None
+    if all(lab == NO_FACE for lab in labels):
+        return NO_FACE, None
+    return UNCERTAIN, None

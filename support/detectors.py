@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from pathlib import Path
 
@@ -43,3 +44,34 @@ class GatedDetector:
         self.entered.set()
         self.gate.wait(GATE_TIMEOUT)
         return self._detector.occlusion_map(*args, **kwargs)
+
+
+def write_two_network_detector(folder: Path, band=None, temperature: float = 0.7, ref: dict | None = None) -> Path:
+    """A copy of the bundled detector with a second network, 'generated': the bundled weights at `temperature`
+    (so its probability of a crop is known) with `band` (a deepfake.band.Band; None: the bundled band), in
+    networks/generated. ref: the config's networks entry instead (e.g. one naming a Hub repo; then no folder)."""
+    from .paths import BUNDLED
+
+    shutil.copytree(BUNDLED, folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["deepfake"]["networks"] = [ref or {"name": "generated", "kind": "generated", "path": "networks/generated"}]
+    (folder / "config.json").write_text(json.dumps(cfg))
+    if ref is None:
+        write_generated_network(folder / "networks" / "generated", band, temperature)
+    return folder
+
+
+def write_generated_network(folder: Path, band=None, temperature: float = 0.7) -> Path:
+    """The bundled network as a detector folder of kind 'generated' at `temperature`, with `band`."""
+    from .paths import BUNDLED
+
+    folder.mkdir(parents=True)
+    for name in ("model.safetensors", "README.md"):
+        shutil.copy(BUNDLED / name, folder / name)
+    cfg = json.loads((BUNDLED / "config.json").read_text())
+    own = cfg["deepfake"]
+    own.update(temperature=temperature, kind="generated", name="generated")
+    if band is not None:
+        own["band"], own["threshold"] = band.to_dict(), band.fake_from
+    (folder / "config.json").write_text(json.dumps(cfg))
+    return folder

@@ -25,7 +25,7 @@ def _add_split_args(p: argparse.ArgumentParser) -> None:
 def register(subparsers) -> None:
     t = subparsers.add_parser("train", help="train a detector on labelled folders (real/ and fake/)",
                               description="Train a face-crop deepfake detector with self-blended images.")
-    t.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="folders with real/ and fake/ (images, videos)")
+    t.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="folders with real/ and fake/ (images, videos); DIR#real: its real faces only")
     t.add_argument("--train-only", nargs="*", type=Path, default=[], metavar="DIR",
                    help="labelled folders used for training only, never split (data without identity labels, "
                         "e.g. ffpp_faces)")
@@ -43,6 +43,9 @@ def register(subparsers) -> None:
     t.add_argument("--sbi-ratio", type=float, default=0.6,
                    help="share of (real, fake) pairs whose fake is the real face self-blended; the rest pair a "
                         "labelled fake with its real source (default 0.6)")
+    t.add_argument("--any-real-share", type=float, default=0.0,
+                   help="share of labelled-fake pairs whose real is a real face of any source, not the fake's own "
+                        "group or source (default 0; with DIR#real folders, e.g. for a generated-face network)")
     t.add_argument("--arch", default="tf_efficientnet_lite0", help="timm architecture (default tf_efficientnet_lite0)")
     t.add_argument("--batch-size", type=int, default=16)
     t.add_argument("--lr", type=float, default=5e-4)
@@ -121,7 +124,7 @@ def cmd_train(args) -> int:
                         arch=args.arch,
                         epochs=args.epochs, samples_per_epoch=args.samples_per_epoch, minutes=args.minutes,
                         ema_decay=args.ema_decay,
-                        batch_size=args.batch_size, lr=args.lr, sbi_ratio=args.sbi_ratio,
+                        batch_size=args.batch_size, lr=args.lr, sbi_ratio=args.sbi_ratio, any_real_share=args.any_real_share,
                         heldout_fraction=args.heldout_fraction, frames=args.frames,
                         val_frames=args.val_frames, train_fraction=args.train_fraction,
                         seed=args.seed, cache=args.cache, face_detector=args.face_detector,

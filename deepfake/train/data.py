@@ -319,13 +319,30 @@ def make_splits(dirs, holdout_dirs, heldout_fraction: float, seed: int,
     `train_only_dirs` (data without identity labels, e.g. ffpp_faces, which may show the people of other
     folders) all in training; held-out groups alternate between 'val' and 'test'. Training and evaluation
     call this with the same arguments (train-only folders change neither 'val' nor 'test')."""
-    items = [it for d in dirs for it in list_items(Path(d))]
-    held = [it for d in holdout_dirs for it in list_items(Path(d))]
+    items = [it for d in dirs for it in list_items(folder_of(d))]
+    held = [it for d in holdout_dirs for it in list_items(folder_of(d))]
     a = split_items(items, heldout_fraction, seed)
     b = split_items(held, heldout_fraction, seed, {it.source for it in held})
     out = {s: a[s] + b[s] for s in SPLITS}
-    out["train"] += [it for d in train_only_dirs for it in list_items(Path(d))]
-    return out
+    out["train"] += [it for d in train_only_dirs for it in list_items(folder_of(d))]
+    # A DIR#real folder is split with its fakes (so its groups fall as for every other model trained on it), then
+    # its fakes are left out: reals of every source for a network that learns another kind of fake.
+    only_real = {source_name(folder_of(d)) for d in [*dirs, *holdout_dirs, *train_only_dirs] if reals_only(d)}
+    return {s: [it for it in v if not (it.source in only_real and it.label == 1)] for s, v in out.items()}
+
+
+REALS_ONLY = "#real"
+
+
+def reals_only(spec) -> bool:
+    """Is a folder argument 'DIR#real' (its real faces only)?"""
+    return str(spec).endswith(REALS_ONLY)
+
+
+def folder_of(spec) -> Path:
+    """The folder of a folder argument (DIR or DIR#real)."""
+    text = str(spec)
+    return Path(text[:-len(REALS_ONLY)] if reals_only(text) else text)
 
 
 def validation_dataset(args, config, detector: FaceDetector) -> tuple[Dataset, dict]:

@@ -46,6 +46,9 @@ class TrainOptions:
     batch_size: int = 16
     lr: float = 5e-4
     sbi_ratio: float = 0.6  # share of pairs whose fake is self-blended (rest: a labelled fake and its real)
+    # Share of labelled-fake pairs whose real is a real face of any source instead of the fake's own group or
+    # source: reals of sources without such fakes (DIR#real folders) then take part.
+    any_real_share: float = 0.0
     heldout_fraction: float = 0.25
     frames: int = 32  # frames sampled per training video
     val_frames: int = 8  # per validation video: validated every epoch, so kept cheap (the mean over 8 frames)
@@ -144,7 +147,10 @@ class Sampler:
         return int(self.rng.choice(groups[s]))
 
     def _real_partner(self, fake_row: int) -> int:
-        """The real face a labelled fake was made from (same group), else a real face of its source."""
+        """The real face a labelled fake was made from (same group), else a real face of its source; any real
+        face (any_real_share of the time)."""
+        if self.opts.any_real_share and self.rng.random() < self.opts.any_real_share:
+            return self._pick(0)
         same = self.real_by_group.get(str(self.groups[fake_row]))
         if same is not None:
             return int(self.rng.choice(same))
@@ -309,7 +315,7 @@ def _train_logged(opts: TrainOptions, splits: dict, log_dir: Path, fh, t_start: 
     if fd.warning:
         _log(f"WARNING: {fd.warning}", fh)
     recipe = CropRecipe(opts.margin, opts.size)
-    heldout_sources = {data.source_name(Path(d)) for d in opts.holdout_dirs}
+    heldout_sources = {data.source_name(data.folder_of(d)) for d in opts.holdout_dirs}
     # Cross-source = held out of training entirely: a held-out folder of a source that also trains (ciplab/val
     # beside ciplab/train) is in-source.
     cross_sources = heldout_sources - {it.source for it in splits["train"]}
@@ -431,7 +437,8 @@ def save_model(net, opts: TrainOptions, pcfg: dict, threshold: float, summary: d
     out.mkdir(parents=True, exist_ok=True)
     stats = summary["train_stats"]
     data_text = "; ".join(f"{s}: {v['real']} real / {v['fake']} fake items" for s, v in stats.items())
-    data_text += f"; plus self-blended fakes (sbi_ratio {opts.sbi_ratio})"
+    if opts.sbi_ratio > 0:
+        data_text += f"; plus self-blended fakes (sbi_ratio {opts.sbi_ratio})"
     cfg = make_config_dict(
         opts.arch, pcfg, threshold=threshold, crop=CropRecipe(opts.margin, opts.size),
         cam_layer=net.feature_info[-1]["module"], threshold_rule=threshold_rule(opts.max_fpr), data=data_text,
@@ -441,7 +448,10 @@ def save_model(net, opts: TrainOptions, pcfg: dict, threshold: float, summary: d
                          "val_frames_per_video": opts.val_frames,
                          "train_fraction": opts.train_fraction,
                          "train_sources": sorted(stats),
-                         "train_only_sources": sorted({data.source_name(Path(d)) for d in opts.train_only_dirs}),
+                         "train_only_sources": sorted({data.source_name(data.folder_of(d)) for d in opts.train_only_dirs}),
+                         "reals_only_sources": sorted({data.source_name(data.folder_of(d)) for d in
+                                                       [*opts.dirs, *opts.holdout_dirs, *opts.train_only_dirs]
+                                                       if data.reals_only(d)}),
                          "rule": "by identity group (DFDC pair, FF++ original, person, file); held-out groups "
                                  "alternate val (checkpoint, threshold) / test (reported numbers)"},
                "training": {"init": summary["init"], "epochs_run": len(summary["history"]),
