@@ -16,7 +16,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import render
-from .band import BANDS, NO_FACE, UNCERTAIN, Band
+from .band import BANDS, FAKE, NO_FACE, UNCERTAIN, Band
 from .detector import DEFAULT_FRAMES, load_detector
 from .errors import DeepfakeError, InputError
 from .explain import CAM_METHODS
@@ -92,16 +92,30 @@ def request_band(det, threshold: float | None, real_below: float | None) -> Band
         raise InputError(f"--real-below ({real_below:g}) must not be above the threshold ({t:g}).") from None
 
 
+def scores_text(scores) -> str:
+    """Each network's say, compactly: "face_swap 0.410 REAL, generated 0.930 FAKE"."""
+    return ", ".join(f"{s.network} {'n/a' if s.fake_probability is None else format(s.fake_probability, '.3f')} "
+                     f"{s.label}" for s in scores)
+
+
 def summary_line(path, result) -> str:
-    """One readable line per file: label, probability and why an UNCERTAIN is one."""
+    """One readable line per file: label (with the likely kind of fake after a FAKE), probability and why an
+    UNCERTAIN is one. With several networks, each network's probability and label instead of the first's
+    p(fake) alone, since the combined label may come from any of them."""
+    scores = tuple(getattr(result, "scores", ()) or ())
+    multi = len(scores) > 1
     text = f"{path}: {result.label}"
-    if result.fake_probability is not None:
+    if result.label == FAKE and getattr(result, "manipulation", None):
+        text += f" ({result.manipulation})"
+    if multi and result.fake_probability is not None:
+        text += f" [{scores_text(scores)}]"
+    elif result.fake_probability is not None:
         text += f" p(fake)={result.fake_probability:.3f}"
     if result.kind == "video":
         text += f" ({result.frames_judged}/{result.frames_sampled} frames judged)"
     if result.reasons:
         text += f" - no face passed the quality gates: {render.reasons_text(result.reasons)}"
-    elif result.label == UNCERTAIN:
+    elif result.label == UNCERTAIN and not multi:  # several networks: the list above says which is undecided
         text += f" - between the bounds ({render.band_text(result.real_below, result.threshold)})"
     return text
 

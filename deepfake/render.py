@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from .band import Band
 from .results import FAKE, NO_FACE, REAL, UNCERTAIN
-from .verdict import merged_reasons
+from .verdict import fake_margin, merged_reasons
 
 # Verdict colours (RGB), chosen to read on light and dark backgrounds alike.
 COLORS = {FAKE: (220, 38, 38), REAL: (22, 163, 74), UNCERTAIN: (217, 119, 6), NO_FACE: (107, 114, 128)}
@@ -28,6 +28,8 @@ _HEX = {k: "#%02x%02x%02x" % v for k, v in COLORS.items()}
 _NO_FACE_MARK = "#6b7280"
 # Short words for the quality gates (deepfake.quality.REASONS), for box labels, captions and legends.
 REASON_TEXT = {"face_too_small": "too small", "blurred": "blurred", "too_dark": "too dark", "profile": "profile"}
+# The kinds of fake a network finds (deepfake.model.KINDS), in words.
+KIND_TEXT = {"face_swap": "face swap", "generated": "fully generated"}
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _DIVERGING = "RdBu_r"  # red = the cell pushes toward FAKE, blue = toward REAL
 
@@ -143,11 +145,59 @@ def _band_of(result) -> Band:
     return Band(thr if real is None else min(float(real), thr), thr)
 
 
+def kind_text(kind) -> str:
+    """A kind of fake in words: "face_swap" -> "face swap", "generated" -> "fully generated"."""
+    return KIND_TEXT.get(kind, str(kind).replace("_", " "))
+
+
+def label_hex(label) -> str:
+    """A label's colour as CSS hex (grey for NO_FACE or anything unknown)."""
+    return _HEX.get(label, _HEX[NO_FACE])
+
+
+def likely_text(result) -> str:
+    """", likely fully generated" for a FAKE result with a likely kind, else ""."""
+    kind = getattr(result, "manipulation", None)
+    return f", likely {kind_text(kind)}" if getattr(result, "label", None) == FAKE and kind else ""
+
+
+def lead_score(result):
+    """The network score behind a result's combined label: of the networks whose own label is that label, the
+    one furthest toward FAKE (for FAKE that is the one verdict.combine took the kind from; ties go to the
+    first). Without such a network, the first score; None for a result without scores."""
+    scores = tuple(getattr(result, "scores", ()) or ())
+    same = [s for s in scores if s.label == result.label and s.fake_probability is not None]
+    if not same:
+        return scores[0] if scores else None
+    return max(same, key=lambda s: fake_margin(s.fake_probability, _band_of(s)))
+
+
 def _face_text(f) -> str:
-    """A face box's label: its verdict and probability, or UNCERTAIN and the gates it failed."""
+    """A face box's label: its verdict and probability (for FAKE, with the likely kind: "FAKE 0.950 fully
+    generated"), or UNCERTAIN and the gates it failed. With several networks the probability is that of the
+    network behind the label, and a label other than FAKE names that network's kind: "REAL 0.210 (face swap
+    network)"."""
     if getattr(f, "reasons", ()):
         return f"{UNCERTAIN}: {reasons_text(f.reasons)}"
-    return f"{f.label} {f.fake_probability:.3f}"
+    lead = lead_score(f)
+    p = f.fake_probability if lead is None else lead.fake_probability
+    text = f"{f.label} {p:.3f}"
+    if f.label == FAKE and getattr(f, "manipulation", None):
+        return f"{text} {kind_text(f.manipulation)}"
+    if len(getattr(f, "scores", ()) or ()) > 1:
+        return f"{text} ({kind_text(lead.kind)} network)"
+    return text
+
+
+def _cam_text(label: str, face, p: float) -> str:
+    """A CAM map's label: the face's label (with the likely kind for FAKE) and the probability of the network
+    the map explains, the first one (named by its kind when there are several)."""
+    kind = f" {kind_text(face.manipulation)}" if face is not None and label == FAKE and face.manipulation else ""
+    scores = tuple(getattr(face, "scores", ()) or ())
+    whose = f"{kind_text(scores[0].kind)} p(fake)" if len(scores) > 1 else "p(fake)"
+    # "FAKE p(fake)=0.800"; a comma once a kind word comes between the label and the probability.
+    text = f"{label}{kind}{', ' if kind or len(scores) > 1 else ' '}{whose}={p:.3f}"
+    return f"{text} ({reasons_text(face.reasons)})" if face is not None and face.reasons else text
 
 
 # ---------------------------------------------------------------------------------------------- images
@@ -159,7 +209,8 @@ def draw_faces(rgb: np.ndarray, result) -> np.ndarray:
     faces = tuple(getattr(result, "faces", ()) or ())
     if getattr(result, "scored_whole_image", False):
         label = getattr(result, "label", NO_FACE)
-        _banner(img, f"No face: whole image scored, {label} p(fake)={_prob(result.fake_probability)}",
+        _banner(img, f"No face: whole image scored, {label}{likely_text(result)} "
+                     f"p(fake)={_prob(result.fake_probability)}",
                 COLORS.get(label, COLORS[NO_FACE]))
         return img
     if not faces:
@@ -195,11 +246,13 @@ def cam_overlay(rgb: np.ndarray, cam_result, alpha: float = 0.45) -> np.ndarray:
         img[y0:y1, x0:x1] = (roi * (1 - alpha) + colored[y0:y1, x0:x1].astype(np.float32) * alpha + 0.5).astype(np.uint8)
     band = _band_of(cam_result.result)
     scored = tuple(cam_result.result.faces)
+    # The map is the first network's: say so when there are others.
+    scores = tuple(getattr(cam_result.result, "scores", ()) or ())
+    whose = f"{kind_text(scores[0].kind)} network's " if len(scores) > 1 else ""
     for k, fc in enumerate(cam_result.faces):
         # The face's own label (gates included); a whole-image crop has no FaceResult: its band's label.
         fr = scored[k] if len(scored) == len(cam_result.faces) else None
         label = fr.label if fr is not None else band.label(fc.fake_probability)
-        gated = fr is not None and bool(getattr(fr, "reasons", ()))
         color = COLORS.get(label, COLORS[NO_FACE])
         x0, y0, x1, y1 = (int(v) for v in fc.crop_box)
         cv2.rectangle(img, (x0, y0), (x1 - 1, y1 - 1), (255, 255, 255), max(1, int(round(_scale(img)))))
@@ -207,9 +260,8 @@ def cam_overlay(rgb: np.ndarray, cam_result, alpha: float = 0.45) -> np.ndarray:
         px, py = (int(v) for v in fc.peak_xy)
         r = max(4, int(6 * _scale(img)))
         cv2.drawMarker(img, (px, py), (255, 255, 255), cv2.MARKER_CROSS, 2 * r, max(1, int(2 * _scale(img))))
-        text = f"{label} p(fake)={fc.fake_probability:.3f}"
-        _label_text(img, f"{text} ({reasons_text(fr.reasons)})" if gated else text, (x0, y0), color)
-        _label_text(img, f"{method}: map of the fake output", (x0, y1), (31, 41, 55), above=False)
+        _label_text(img, _cam_text(label, fr, fc.fake_probability), (x0, y0), color)
+        _label_text(img, f"{method}: map of the {whose}fake output", (x0, y1), (31, 41, 55), above=False)
     return img
 
 
@@ -296,6 +348,12 @@ def _band_lines(ax, video_result) -> None:
                label=f"REAL below {threshold_text(band.real_below)}")
 
 
+def _whose(result) -> str:
+    """"face swap " when a result has several networks' scores (the plots show the first network's), else ""."""
+    scores = tuple(getattr(result, "scores", ()) or ())
+    return f"{kind_text(scores[0].kind)} " if len(scores) > 1 else ""
+
+
 def timeline_figure(video_result) -> Figure:
     """Per-frame fake probability against time: the band's two lines (REAL bound, FAKE threshold) with the
     UNCERTAIN band shaded between, each frame's point in its label's colour (red FAKE, green REAL, amber
@@ -329,10 +387,11 @@ def timeline_figure(video_result) -> Figure:
         pad = max(0.05, 0.02 * (t.max() - t.min()))
         ax.set_xlim(t.min() - pad, t.max() + pad)
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("fake probability")
+    ax.set_ylabel(f"{_whose(video_result)}fake probability")
     judged = f", {video_result.frames_judged} passed the quality gates" if gated.any() else ""
     # Two lines when the gates add a clause: one would run past the figure's left edge.
-    ax.set_title(f"Video: {video_result.label}, p(fake) = {_prob(video_result.fake_probability)}"
+    ax.set_title(f"Video: {video_result.label}{likely_text(video_result)}, {_whose(video_result)}p(fake) = "
+                 f"{_prob(video_result.fake_probability)}"
                  f"{chr(10) if judged else ' '}({video_result.frames_with_face}/{video_result.frames_sampled} "
                  f"frames with a face{judged})", fontsize=10)
     ax.grid(alpha=0.3)
@@ -396,15 +455,20 @@ def importance_figure(video_result, method: str = "leave_one_out") -> Figure:
 
 
 def frame_caption(frame) -> str:
-    """"t=1.20s  frame 30: p(fake)=0.734 FAKE"; a frame whose faces all failed a gate says which:
-    "... p(fake)=0.734 UNCERTAIN: blurred"."""
+    """"t=1.20s  frame 30: p(fake)=0.734 FAKE, likely face swap"; a frame whose faces all failed a gate says
+    which: "... p(fake)=0.734 UNCERTAIN: blurred". With several networks, each one's probability by name:
+    "... p(fake) face_swap 0.210, generated 0.950 - FAKE, likely fully generated"."""
     head = f"t={frame.timestamp_s:.2f}s  frame {frame.index}"
     if frame.fake_probability is None:
         return f"{head}: no face"
-    text = f"{head}: p(fake)={frame.fake_probability:.3f}"
+    scores = tuple(getattr(frame, "scores", ()) or ())
+    if len(scores) > 1:
+        text = f"{head}: p(fake) " + ", ".join(f"{s.network} {_prob(s.fake_probability)}" for s in scores) + " -"
+    else:
+        text = f"{head}: p(fake)={frame.fake_probability:.3f}"
     if getattr(frame, "reasons", ()):
         return f"{text} {UNCERTAIN}: {reasons_text(frame.reasons)}"
-    return f"{text} {frame.label}" if frame.label != NO_FACE else text
+    return f"{text} {frame.label}{likely_text(frame)}" if frame.label != NO_FACE else text
 
 
 def frame_gallery(video_result, max_side: int = 480) -> list[tuple[np.ndarray, str]]:

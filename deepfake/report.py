@@ -64,7 +64,8 @@ def _base(result):
 def report_json(result, *, input_name, input_sha256: str | None = None, created: str | None = None,
                 settings: dict | None = None, extra: dict | None = None) -> dict:
     """A JSON-ready report: input name and SHA-256, time, software, model, face detector, band (threshold =
-    FAKE from, real_below = REAL below), verdict and its reasons, every score of the result (`result`: its
+    FAKE from, real_below = REAL below), verdict and its reasons, the likely kind of fake and each network's
+    score (`manipulation`, `scores`), every score of the result (`result`: its
     to_dict, per-face quality and gates included), settings used, limitations."""
     base = _base(result)
     report = {
@@ -80,6 +81,9 @@ def report_json(result, *, input_name, input_sha256: str | None = None, created:
         "label": getattr(base, "label", None),
         "fake_probability": getattr(base, "fake_probability", None),
         "reasons": list(getattr(base, "reasons", ()) or ()),
+        # The likely kind of fake (FAKE only) and each network's say; `result` has them per face and frame too.
+        "manipulation": getattr(base, "manipulation", None),
+        "scores": [s.to_dict() for s in getattr(base, "scores", ()) or ()],
         "settings": dict(settings or {}),
         "result": result.to_dict(),
         "limitations": LIMITATIONS,
@@ -122,12 +126,37 @@ def _png_base64(image) -> str:
     return base64.b64encode(png_bytes(image)).decode("ascii")
 
 
+# The kinds of fake a network finds (deepfake.model.KINDS), in words.
+KIND_TEXT = {"face_swap": "face swap", "generated": "generated face"}
+
+
+def kind_text(kind) -> str:
+    return KIND_TEXT.get(kind, str(kind).replace("_", " "))
+
+
+def _verdict(label, manipulation=None, cls: str = "") -> dict:
+    """A verdict cell: the label, and the likely kind of fake after a FAKE."""
+    note = f" (likely a {kind_text(manipulation)})" if manipulation and label == "FAKE" else ""
+    return {"label": label or "NO_FACE", "cls": cls, "note": note}
+
+
+def _network_row(s) -> list:
+    """network, kind, p(fake), band, verdict of one NetworkScore."""
+    return [s.network, kind_text(s.kind), _p(s.fake_probability), band_text(s.real_below, s.threshold),
+            _verdict(s.label)]
+
+
+def _scores_text(scores) -> str:
+    """"face_swap 0.4100 REAL, generated 0.9300 FAKE": each network's say in one cell."""
+    return ", ".join(f"{s.network} {_p(s.fake_probability)} {s.label}" for s in scores)
+
+
 # The page, rendered by Jinja2 with autoescape on: every value (file names, settings, warnings) is escaped;
 # only this template writes markup. A cell is a value, or {"code": v} / {"label": v, "cls": extra class}.
 _TEMPLATE = """\
 {%- macro cell(c) -%}
 {%- if c is mapping and "code" in c %}<code>{{ c.code }}</code>
-{%- elif c is mapping %}<span class="{{ c.label }}{{ c.cls }}">{{ c.label }}</span>
+{%- elif c is mapping %}<span class="{{ c.label }}{{ c.cls }}">{{ c.label }}</span>{{ c.note }}
 {%- else %}{{ c }}{% endif -%}
 {%- endmacro -%}
 {%- macro table(headers, rows) -%}
@@ -140,19 +169,27 @@ _TEMPLATE = """\
 <h1>{{ title }}</h1>{{ table(None, summary) }}
 {% if no_face %}<p><b>No face was detected, so no verdict is given.</b></p>{% endif %}
 {% if gated %}<p><b>No face passed the quality gates ({{ gated }}), so the label is UNCERTAIN, not a verdict.</b></p>
-{% elif uncertain %}<p><b>The fake probability lies between the REAL bound and the FAKE threshold: UNCERTAIN, not a
-verdict.</b></p>{% endif %}
+{% elif uncertain %}<p><b>{{ uncertain }}</b></p>{% endif %}
 {% if warnings %}<div class="warn"><b>Warnings</b><ul>{% for w in warnings %}<li>{{ w }}</li>{% endfor %}</ul></div>
+{% endif %}
+{% if networks %}<h2>Networks</h2><p>Each network looks for one kind of fake and labels by its own band. The
+verdict is FAKE if any network says FAKE (the likely kind is that of the network furthest into its FAKE range),
+REAL if every network says REAL, UNCERTAIN otherwise.</p>{{ table(["network", "kind of fake", "p(fake)", "band",
+                                                                  "verdict"], networks) }}
 {% endif %}
 {% if video %}<h2>Video</h2>{{ table(None, video) }}
 <h2>Per-frame scores</h2><p>Frames whose faces all failed a quality gate are UNCERTAIN and left out of the video
-score (unless no frame passed).</p>{{ table(["frame", "time (s)", "p(fake)", "verdict", "quality gates failed",
-                                  "faces", "importance (leave-one-out)", "importance (blank frame)"], frames) }}
-{% else %}<h2>Faces</h2>{% if faces %}{{ table(["face", "box (x, y, w, h)", "p(fake)", "verdict",
+score (unless no frame passed).</p>{{ table(["frame", "time (s)", p_header, "verdict", "quality gates failed",
+                                  "faces", "importance (leave-one-out)", "importance (blank frame)"]
+                                 + (["p(fake) per network"] if networks else []), frames) }}
+{% else %}<h2>Faces</h2>{% if faces %}{{ table(["face", "box (x, y, w, h)", p_header, "verdict",
                                               "quality gates failed", "size (px)", "sharpness", "brightness", "yaw",
                                               "detection score"], faces) }}
 <p>A face that fails a quality gate (too small, blurred, too dark, profile) is UNCERTAIN whatever its
-probability.</p>{% else %}<p>No face detected.</p>{% endif %}
+probability.</p>
+{% if face_networks %}<h2>Each face by network</h2>{{ table(["face", "network", "kind of fake", "p(fake)", "band",
+                                                            "verdict"], face_networks) }}
+{% endif %}{% else %}<p>No face detected.</p>{% endif %}
 {% endif %}
 {% if grid %}<h2>Grid occlusion ({{ grid.size }}x{{ grid.size }}, baseline {{ grid.baseline }})</h2>
 <p>Each cell: fake probability of the face crop minus that with the cell occluded (positive: the cell pushes toward
@@ -174,7 +211,8 @@ _PAGE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, tr
 
 def report_html(result, *, input_name, input_sha256: str | None = None, images: dict | None = None,
                 created: str | None = None, settings: dict | None = None, title: str | None = None) -> str:
-    """One self-contained HTML page: summary, per-face and per-frame scores, the explanation images
+    """One self-contained HTML page: summary (with the likely kind of fake after a FAKE verdict), per-face and
+    per-frame scores, each network's score when there are several, the explanation images
     (`images`: caption -> RGB array or matplotlib figure, inlined as PNG) and the limitations."""
     rep = report_json(result, input_name=input_name, input_sha256=input_sha256, created=created,
                       settings=settings)
@@ -182,16 +220,19 @@ def report_html(result, *, input_name, input_sha256: str | None = None, images: 
     label = rep["label"] or "NO_FACE"
     # A result without a REAL bound had a single cut at its threshold.
     real_below = rep["real_below"] if rep["real_below"] is not None else rep["threshold"]
+    scores = tuple(getattr(base, "scores", ()) or ())
+    multi = len(scores) > 1  # one network: its scores are the summary's, so no network tables
+    of_first = f" ({scores[0].network})" if multi else ""  # the summary's probability and band are its
     summary = [
         ["Input file", rep["input"]["name"]],
         ["SHA-256", {"code": rep["input"]["sha256"] or "n/a"}],
         ["Analysed (UTC)", rep["created_utc"]],
-        ["Verdict", {"label": label, "cls": " verdict"}],
+        ["Verdict", _verdict(label, rep["manipulation"], " verdict")],
         *([["Reasons", _reasons(rep["reasons"])]] if rep["reasons"] else []),
-        ["Fake probability", _p(rep["fake_probability"])],
-        ["Threshold", "n/a" if rep["threshold"] is None else threshold_text(rep["threshold"])],
-        ["REAL below", "n/a" if real_below is None else threshold_text(real_below)],
-        ["Band", "n/a" if rep["threshold"] is None else band_text(real_below, rep["threshold"])],
+        [f"Fake probability{of_first}", _p(rep["fake_probability"])],
+        [f"Threshold{of_first}", "n/a" if rep["threshold"] is None else threshold_text(rep["threshold"])],
+        [f"REAL below{of_first}", "n/a" if real_below is None else threshold_text(real_below)],
+        [f"Band{of_first}", "n/a" if rep["threshold"] is None else band_text(real_below, rep["threshold"])],
         ["Model", rep["model"]["id"]],
         ["Model revision", {"code": rep["model"]["revision"]}],
         ["Face detector", rep["face_detector"]],
@@ -205,13 +246,19 @@ def report_html(result, *, input_name, input_sha256: str | None = None, images: 
                  ["Frames judged (a face passed the quality gates)", base.frames_judged],
                  ["Aggregation", base.aggregation], ["Duration (s)", base.duration_s], ["FPS", base.fps],
                  ["Size", f"{base.width}x{base.height}"]]
-        frames = [[fr.index, f"{fr.timestamp_s:.3f}", _p(fr.fake_probability), {"label": fr.label, "cls": ""},
-                   _reasons(fr.reasons), len(fr.faces), _p(fr.importance_leave_one_out), _p(fr.importance_blank)]
+        frames = [[fr.index, f"{fr.timestamp_s:.3f}", _p(fr.fake_probability), _verdict(fr.label, fr.manipulation),
+                   _reasons(fr.reasons), len(fr.faces), _p(fr.importance_leave_one_out), _p(fr.importance_blank),
+                   *([_scores_text(fr.scores)] if multi else [])]
                   for fr in base.frames]
-    faces = [[i, tuple(f.box), _p(f.fake_probability), {"label": f.label, "cls": ""}, _reasons(f.reasons),
+    faces = [[i, tuple(f.box), _p(f.fake_probability), _verdict(f.label, f.manipulation), _reasons(f.reasons),
               _q(f.quality, "side_px", ".0f"), _q(f.quality, "sharpness", ".1f"), _q(f.quality, "brightness", ".1f"),
               _q(f.quality, "yaw", ".2f"), _p(f.detection_score)]
              for i, f in enumerate(getattr(base, "faces", ()) or ())]
+    face_networks = [[i, *_network_row(s)] for i, f in enumerate(getattr(base, "faces", ()) or ()) for s in f.scores
+                     ] if multi else []
+    uncertain = label == "UNCERTAIN" and (
+        "No network says FAKE and not every network says REAL: UNCERTAIN, not a verdict." if multi else
+        "The fake probability lies between the REAL bound and the FAKE threshold: UNCERTAIN, not a verdict.")
     if type(result).__name__ == "OcclusionResult":
         grid = {"size": result.grid, "baseline": result.baseline, "columns": [str(j) for j in range(result.grid)],
                 "rows": [[i] + [f"{float(v):+.4f}" for v in row] for i, row in enumerate(result.changes)]}
@@ -220,7 +267,9 @@ def report_html(result, *, input_name, input_sha256: str | None = None, images: 
     return _PAGE.render(
         title=title or "Deepfake analysis report", input_name=rep["input"]["name"], summary=summary,
         css=markupsafe.Markup(_CSS),  # this module's constant, the one unescaped value
-        no_face=label == "NO_FACE", gated=reasons_text(rep["reasons"]), uncertain=label == "UNCERTAIN",
+        no_face=label == "NO_FACE", gated=reasons_text(rep["reasons"]), uncertain=uncertain,
         warnings=tuple(getattr(base, "warnings", ()) or ()), video=video,
+        networks=[_network_row(s) for s in scores] if multi else [], face_networks=face_networks,
+        p_header=f"p(fake){of_first}",
         frames=frames, faces=faces, grid=grid, cam=cam, limitations=LIMITATIONS,
         images=[(cap, _png_base64(img)) for cap, img in (images or {}).items() if img is not None])

@@ -195,7 +195,10 @@ def test_the_two_bounds_put_a_known_probability_in_each_band(det, label):
     assert result["label"] == label and [f["label"] for f in result["faces"]] == [label]
     assert result["threshold"] == pytest.approx(threshold, abs=1e-6)
     assert result["real_below"] == pytest.approx(real_below, abs=1e-6)
-    assert f"verdict-{label}'><h2>{label}: fake probability {p:.3f}</h2>" in verdict
+    # A FAKE headline names the likely kind: the one network's, face swap.
+    assert result["manipulation"] == ("face_swap" if label == "FAKE" else None)
+    likely = " — likely face swap" if label == "FAKE" else ""
+    assert f"verdict-{label}'><h2>{label}: fake probability {p:.3f}{likely}</h2>" in verdict
     x, y = (format(v, ".6f").rstrip("0").rstrip(".") for v in (real_below, threshold))
     assert f"Band: REAL below {x}, UNCERTAIN from {x} to {y}, FAKE from {y}." in verdict
     between = f"between the REAL bound {x} and the FAKE threshold {y}"
@@ -274,3 +277,137 @@ def test_a_video_verdict_says_how_many_frames_passed_the_gates():
     md = text.verdict_markdown(gated, "video")
     assert "<h2>UNCERTAIN: fake probability 0.750</h2>" in md and "No frame could be judged: blurred." in md
     assert "0 of 4 frames with a face passed the quality gates" in md
+
+
+# ---------------------------------------------------------------------------------------------- issue 14: networks
+def _score(network, kind, p, label, threshold, real_below):
+    from deepfake.results import NetworkScore
+    return NetworkScore(network, kind, p, label, threshold, real_below)
+
+
+TWO_SCORES = (_score("face_swap", "face_swap", 0.21, "REAL", 0.6, 0.3),
+              _score("generated", "generated", 0.95, "FAKE", 0.9, 0.2))
+
+
+def test_a_two_network_verdict_has_one_bar_per_network_and_the_kind_in_its_headline():
+    judged = dataclasses.replace(FaceResult((0, 0, 90, 90), (0, 0, 99, 99), 0.9, 0.21, "FAKE"),
+                                 scores=TWO_SCORES, manipulation="generated")
+    res = dataclasses.replace(_image_result("FAKE", 0.21, (judged,)), scores=TWO_SCORES, manipulation="generated")
+    md = text.verdict_markdown(res)
+    assert md.startswith("<div class='verdict verdict-FAKE'><h2>FAKE: fake probability 0.950 — likely fully "
+                         "generated</h2></div>\n\n<div class='network-scores'>")
+    assert md.count("<div class='network-score ") == 2
+    swap, gen = md.split("<div class='network-score ")[1:]
+    assert "<b>face_swap</b> (face swap)" in swap and "<b>generated</b> (fully generated)" in gen
+    assert "color:#16a34a;font-weight:700'>REAL 21.0%</span>" in swap and "width:21.0%;" in swap
+    assert "color:#dc2626;font-weight:700'>FAKE 95.0%</span>" in gen and "width:95.0%;" in gen
+    assert "left:30%;border-left:2px solid #16a34a" in swap and "left:60%;border-left:2px solid #dc2626" in swap
+    assert "left:20%;border-left:2px solid #16a34a" in gen and "left:90%;border-left:2px solid #dc2626" in gen
+    assert ">REAL below 0.3, UNCERTAIN 0.3-0.6, FAKE from 0.6</div>" in swap
+    assert ">REAL below 0.2, UNCERTAIN 0.2-0.9, FAKE from 0.9</div>" in gen
+    assert ("Band of the face_swap network (the sliders): REAL below 0.3, UNCERTAIN from 0.3 to 0.6, FAKE from 0.6; "
+            "the other networks keep their own bands (under their bars). 1 face(s).") in md
+    two = text.verdict_markdown(dataclasses.replace(res, faces=(judged, judged)))
+    assert ("- Face 1 (90x90 px at 0, 0): FAKE, likely fully generated, face_swap 0.210 REAL, generated 0.950 FAKE"
+            in two)
+
+
+def test_an_uncertain_two_network_verdict_names_the_unsure_network():
+    scores = (TWO_SCORES[0], _score("generated", "generated", 0.5, "UNCERTAIN", 0.9, 0.2))
+    md = text.verdict_markdown(dataclasses.replace(_image_result("UNCERTAIN", 0.21, ()), scores=scores))
+    assert "<h2>UNCERTAIN: fake probability 0.500</h2>" in md
+    assert ("the fake probability of generated (fully generated) is between its REAL bound and its FAKE threshold"
+            in md)
+    assert "color:#d97706;font-weight:700'>UNCERTAIN 50.0%</span>" in md
+
+
+def test_a_one_network_verdict_has_one_bar_and_its_old_headline():
+    scores = (_score("face_swap", "face_swap", 0.7, "FAKE", 0.6, 0.6),)
+    res = dataclasses.replace(_image_result("FAKE", 0.7, ()), scores=scores, manipulation="face_swap", real_below=0.6)
+    md = text.verdict_markdown(res)
+    assert "<h2>FAKE: fake probability 0.700 — likely face swap</h2>" in md
+    assert md.count("<div class='network-score ") == 1 and "FAKE 70.0%" in md and "width:70.0%;" in md
+    # a single cut: one dark mark at the threshold
+    assert "left:60%;border-left:2px solid #111827" in md and ">REAL below 0.6, FAKE from 0.6</div>" in md
+    assert "Band: REAL below 0.6, UNCERTAIN from 0.6 to 0.6, FAKE from 0.6 (no UNCERTAIN band: one cut)." in md
+    no_face = text.verdict_markdown(dataclasses.replace(_image_result("NO_FACE", None, ()), scores=(
+        _score("face_swap", "face_swap", None, "NO_FACE", 0.6, 0.3),)))
+    assert "network-score" not in no_face and "No face detected - no verdict" in no_face
+
+
+def test_a_two_network_video_verdict_shows_each_networks_video_probability_and_label():
+    frames = (_frame(0, 0.2, "FAKE"), _frame(1, 0.22, "FAKE"))
+    scores = (_score("face_swap", "face_swap", 0.21, "REAL", 0.6, 0.3),
+              _score("generated", "generated", 0.925, "FAKE", 0.9, 0.2))
+    res = VideoResult(label="FAKE", fake_probability=0.21, threshold=0.6, aggregation="mean", frames=frames,
+                      frames_sampled=2, frames_with_face=2, blank_frame_probability=0.1, fps=10.0, duration_s=0.2,
+                      frame_count=2, width=64, height=64, face_detector="yunet", model_id="m", model_revision="r",
+                      timings_ms={}, real_below=0.3, frames_judged=2, scores=scores, manipulation="generated")
+    md = text.verdict_markdown(res, "video")
+    assert "<h2>FAKE: fake probability 0.925 — likely fully generated</h2>" in md
+    assert md.count("<div class='network-score ") == 2
+    assert "REAL 21.0%</span>" in md and "FAKE 92.5%</span>" in md and "width:92.5%;" in md
+    assert "2/2 sampled frames with a face." in md
+
+
+@pytest.fixture(scope="module")
+def two_net(tmp_path_factory):
+    """The bundled detector with a second network, 'generated' (the bundled weights at T 0.7), whose band
+    (REAL below 0.02, FAKE from 0.05) calls the astronaut FAKE."""
+    from support.detectors import write_two_network_detector
+    from support.paths import YUNET_ONNX
+
+    from deepfake import load_detector
+    from deepfake.band import Band
+    folder = write_two_network_detector(tmp_path_factory.mktemp("nets") / "two", Band(0.02, 0.05), 0.7)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DEEPFAKE_BACKEND", "torch")  # no ONNX export of the copy
+        return load_detector(str(folder), face_detector=str(YUNET_ONNX) if YUNET_ONNX.is_file() else "haar")
+
+
+def test_a_two_network_detector_through_the_handlers_gives_the_combined_verdict(two_net):
+    want = two_net.analyze_image(str(EXAMPLE_REAL), threshold=1.0, real_below=1.0)  # face swap: REAL
+    p1, p2 = (s.fake_probability for s in want.scores)
+    assert p2 >= 0.05 and p1 < 1.0, (p1, p2)  # the generated network says FAKE, the face-swap one REAL
+    verdict, faces_png, result, _, _ = handlers.predict_image(two_net, upload(EXAMPLE_REAL), 1.0, 1.0)
+    assert (result["label"], result["manipulation"]) == ("FAKE", "generated")
+    assert [(s["network"], s["label"]) for s in result["scores"]] == [("face_swap", "REAL"), ("generated", "FAKE")]
+    assert f"<h2>FAKE: fake probability {p2:.3f} — likely fully generated</h2>" in verdict
+    swap, gen = verdict.split("<div class='network-score ")[1:]
+    assert f"<b>face_swap</b> (face swap)</span><span style='color:#16a34a;font-weight:700'>REAL {p1:.1%}</span>" in swap
+    assert f"<b>generated</b> (fully generated)</span><span style='color:#dc2626;font-weight:700'>FAKE {p2:.1%}" in gen
+    assert ">REAL below 0.02, UNCERTAIN 0.02-0.05, FAKE from 0.05</div>" in gen
+    x, y, w, h = want.faces[0].box
+    assert tuple(cv2.imread(faces_png)[y + h // 2, x][::-1]) == (220, 38, 38)  # the face's box: red, FAKE
+    # The CAM tab shows the same verdict (its map is the face-swap network's).
+    assert handlers.analyze_image(two_net, upload(EXAMPLE_REAL), "gradcam", 1.0, 1.0)[0] == verdict
+
+
+def test_a_two_network_video_through_the_handler_shows_each_network(two_net):
+    out = handlers.analyze_video(two_net, upload(EXAMPLE_VIDEO), 2, "mean", "blank", 1.0, 1.0, progress=NO_PROGRESS)
+    verdict, gallery, result = out[0], out[3], out[4]
+    swap, gen = result["scores"]
+    assert (result["label"], result["manipulation"]) == ("FAKE", "generated") and gen["label"] == "FAKE"
+    assert f"REAL {swap['fake_probability']:.1%}</span>" in verdict and f"FAKE {gen['fake_probability']:.1%}" in verdict
+    for (_, caption), frame in zip(gallery, result["frames"]):
+        s1, s2 = frame["scores"]
+        assert caption.endswith(f"p(fake) face_swap {s1['fake_probability']:.3f}, generated "
+                                f"{s2['fake_probability']:.3f} - FAKE, likely fully generated")
+
+
+def test_the_model_tab_lists_each_network(two_net, det):
+    one = text.model_markdown(det, None)
+    member = det.members[0]
+    assert "## Networks\n\nOne network scores each face; the sliders set its band." in one
+    assert (f"| {member.name} | face swap / blending artefacts | "
+            f"{text.band_line(member.band.real_below, member.band.fake_from)} |") in one
+    assert text.kinds_phrase(det) == "face swap / blending artefacts"
+    card = text.model_markdown(two_net, None)
+    first, extra = two_net.members
+    band = first.band
+    assert "## Networks\n\n2 networks score each face, each by its own band: FAKE if any network says FAKE" in card
+    assert (f"| face_swap | face swap / blending artefacts | {text.band_line(band.real_below, band.fake_from)} | "
+            f"{first.network.config.temperature:g} | `{first.model_id}` @ `{first.revision}` |") in card
+    assert ("| generated | fully generated faces | REAL below 0.02, UNCERTAIN from 0.02 to 0.05, FAKE from 0.05 | 0.7 | "
+            f"`networks/generated` @ `{extra.revision}` |") in card
+    assert text.kinds_phrase(two_net) == "face swap / blending artefacts; fully generated faces"

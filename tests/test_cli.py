@@ -187,7 +187,8 @@ def test_predict_real_below_and_threshold_give_each_band(capsys, astronaut_p, ca
     assert row["threshold"] == round(threshold, 6) and row["real_below"] == round(real_below, 6)
     assert row["fake_probability"] == round(p, 6) and row["reasons"] == [] and row["faces"][0]["reasons"] == []
     assert set(row["faces"][0]["quality"]) == {"side_px", "sharpness", "brightness", "yaw"}
-    line = f"{ASTRONAUT}: {case} p(fake)={p:.3f}"
+    kind = " (face_swap)" if case == "FAKE" else ""  # the one network's kind, after a FAKE only
+    line = f"{ASTRONAUT}: {case}{kind} p(fake)={p:.3f}"
     if case == "UNCERTAIN":
         line += f" - between the bounds ({render.band_text(real_below, threshold)})"
     assert line in err.splitlines()
@@ -240,3 +241,72 @@ def test_summary_line_says_why_a_label_is_uncertain():
     assert summary_line("n.png", image_result([])) == "n.png: NO_FACE"
     assert counts_line({"FAKE": 2, "UNCERTAIN": 1, "REAL": 0, "NO_FACE": 0, "failed": 1}) == \
         "4 files: 2 FAKE, 1 UNCERTAIN, 0 REAL, 0 NO_FACE, 1 failed"
+
+
+# ---------------------------------------------------------------------------------------------- several networks
+def test_summary_line_names_the_kind_and_each_networks_say():
+    import dataclasses
+
+    from deepfake.results import NetworkScore
+    from test_render import face, image_result, video_result
+
+    swap = NetworkScore("face_swap", "face_swap", 0.41, "REAL", 0.6, 0.45)
+    gen = NetworkScore("generated", "generated", 0.93, "FAKE", 0.9, 0.2)
+    two = dataclasses.replace(image_result([face((0, 0, 80, 80), 0.41, threshold=0.6, real_below=0.45)],
+                                           threshold=0.6, real_below=0.45),
+                              label="FAKE", scores=(swap, gen), manipulation="generated")
+    assert summary_line("a.png", two) == "a.png: FAKE (generated) [face_swap 0.410 REAL, generated 0.930 FAKE]"
+    undecided = dataclasses.replace(two, label="UNCERTAIN", manipulation=None,
+                                    scores=(swap, dataclasses.replace(gen, fake_probability=0.5, label="UNCERTAIN")))
+    # no "between the bounds" of the first network: the list says which network is undecided
+    assert summary_line("a.png", undecided) == "a.png: UNCERTAIN [face_swap 0.410 REAL, generated 0.500 UNCERTAIN]"
+    vr = dataclasses.replace(video_result([0.7, 0.9], threshold=0.6), scores=(
+        NetworkScore("face_swap", "face_swap", 0.8, "FAKE", 0.6, 0.6), dataclasses.replace(gen, fake_probability=0.1,
+                                                                                          label="REAL")),
+        manipulation="face_swap")
+    assert summary_line("v.mp4", vr) == \
+        "v.mp4: FAKE (face_swap) [face_swap 0.800 FAKE, generated 0.100 REAL] (2/2 frames judged)"
+    # one network: as before, with the kind after a FAKE
+    one = dataclasses.replace(image_result([face((0, 0, 80, 80), 0.9)]), scores=(swap,), manipulation="face_swap")
+    assert summary_line("b.png", one) == "b.png: FAKE (face_swap) p(fake)=0.900"
+    assert summary_line("n.png", dataclasses.replace(image_result([]), scores=(swap,))) == "n.png: NO_FACE"
+
+
+@pytest.mark.parametrize("gen_band, label, gen_label, kind", [
+    ((1e-6, 1e-6), "FAKE", "FAKE", "generated"),  # the generated network calls every face FAKE
+    ((1e-6, 0.999999), "UNCERTAIN", "UNCERTAIN", None),  # ... or none: between its bounds
+])
+def test_predict_with_two_networks_gives_each_networks_score_and_the_combined_label(
+        tmp_path, capsys, monkeypatch, astronaut, gen_band, label, gen_label, kind):
+    """The face-swap network is told REAL (--threshold 1 --real-below 1), the generated network's band decides:
+    the JSON carries both networks' scores per face and for the image, and the label follows the rule."""
+    import math
+
+    from deepfake.band import Band
+    from support.detectors import write_two_network_detector
+
+    monkeypatch.setenv("DEEPFAKE_BACKEND", "torch")  # no ONNX export of the copy
+    folder = write_two_network_detector(tmp_path / "two", Band(*gen_band), temperature=0.7)
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    code, rows, err = _run(capsys, "predict", str(tmp_path / "a.png"), "--model", str(folder), "--face-detector",
+                           "haar", "--threshold", "1.0", "--real-below", "1.0")
+    assert code == 0 and len(rows) == 1
+    row = rows[0]
+    (f,) = row["faces"]
+    assert f["reasons"] == []
+    swap, gen = f["scores"]
+    assert [(s["network"], s["kind"]) for s in f["scores"]] == [("face_swap", "face_swap"), ("generated", "generated")]
+    p1 = swap["fake_probability"]
+    assert p1 == f["fake_probability"] == row["fake_probability"] and 0.001 < p1 < 0.999
+    assert (swap["label"], swap["threshold"], swap["real_below"]) == ("REAL", 1.0, 1.0)
+    # the same weights at temperature 0.7 instead of the bundled 2.03769: the logit scaled by 2.03769 / 0.7
+    t1 = load_detector(BUNDLED, face_detector="haar").config.temperature
+    p2 = 1 / (1 + math.exp(-math.log(p1 / (1 - p1)) * t1 / 0.7))
+    assert gen["fake_probability"] == pytest.approx(p2, abs=1e-4)
+    assert (gen["label"], gen["real_below"], gen["threshold"]) == (gen_label, *gen_band)
+    assert (f["label"], f["manipulation"]) == (label, kind) == (row["label"], row["manipulation"])
+    assert row["scores"] == f["scores"]  # one face: the image's scores are the face's
+    kind_text = f" ({kind})" if kind else ""
+    line = (f"{tmp_path / 'a.png'}: {label}{kind_text} [face_swap {p1:.3f} REAL, "
+            f"generated {gen['fake_probability']:.3f} {gen_label}]")
+    assert line in err.splitlines()

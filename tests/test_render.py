@@ -297,3 +297,99 @@ def test_frame_captions_say_the_label_and_the_failed_gates():
     assert [render.frame_caption(f) for f in vr.frames] == [
         "t=0.00s  frame 0: p(fake)=0.900 FAKE", "t=0.40s  frame 10: p(fake)=0.400 UNCERTAIN: blurred",
         "t=0.80s  frame 20: no face"]
+
+
+# ---------------------------------------------------------------------------------------------- issue 14: networks
+SWAP, GEN = Band(0.3, 0.6), Band(0.2, 0.9)  # the face-swap and the fully-generated network's own bands
+
+
+def scores_of(p_swap, p_gen, reasons=()):
+    """Both networks' scores of one face or frame and their combination, as the detector builds them."""
+    from deepfake.results import NetworkScore
+    from deepfake.verdict import combine
+    labels = [_label(p, b.fake_from, b.real_below, reasons) for p, b in ((p_swap, SWAP), (p_gen, GEN))]
+    scores = (NetworkScore("face_swap", "face_swap", p_swap, labels[0], SWAP.fake_from, SWAP.real_below),
+              NetworkScore("generated", "generated", p_gen, labels[1], GEN.fake_from, GEN.real_below))
+    label, kind = combine(labels, [p_swap, p_gen], [SWAP, GEN], ["face_swap", "generated"])
+    return scores, label, kind
+
+
+def two_network_face(box, p_swap, p_gen, reasons=()):
+    import dataclasses
+    scores, label, kind = scores_of(p_swap, p_gen, reasons)
+    return dataclasses.replace(face(box, p_swap, reasons=reasons), label=label, scores=scores, manipulation=kind)
+
+
+@pytest.mark.parametrize("p_swap,p_gen,text", [
+    (0.4, 0.95, "FAKE 0.950 fully generated"),  # only the generated network says FAKE: its probability and kind
+    (0.84, 0.95, "FAKE 0.840 face swap"),  # both FAKE: 0.84 is 60% into swap's FAKE range, 0.95 50% into gen's
+    (0.1, 0.5, "UNCERTAIN 0.500 (fully generated network)"),  # the generated network is the unsure one
+    (0.15, 0.05, "REAL 0.150 (face swap network)"),  # both REAL: the one nearer its FAKE bound
+])
+def test_a_face_box_names_the_kind_of_fake_and_the_network_behind_its_label(p_swap, p_gen, text):
+    assert render._face_text(two_network_face((0, 0, 50, 50), p_swap, p_gen)) == text
+
+
+def test_a_one_network_fake_box_says_its_kind_and_a_gated_face_its_gates():
+    import dataclasses
+    from deepfake.results import NetworkScore
+    one = dataclasses.replace(face((0, 0, 50, 50), 0.9), manipulation="face_swap",
+                              scores=(NetworkScore("face_swap", "face_swap", 0.9, FAKE, 0.5, 0.5),))
+    assert render._face_text(one) == "FAKE 0.900 face swap"
+    assert render._face_text(face((0, 0, 50, 50), 0.9)) == "FAKE 0.900"  # a result without a kind: as before
+    assert render._face_text(two_network_face((0, 0, 50, 50), 0.4, 0.95, ("blurred",))) == "UNCERTAIN: blurred"
+
+
+def test_the_fake_box_label_is_wide_enough_for_the_kind():
+    import cv2
+    rgb = np.full((200, 300, 3), 128, np.uint8)
+    f = two_network_face((20, 80, 80, 80), 0.4, 0.95)
+    out = render.draw_faces(rgb, image_result([f]))
+    assert tuple(out[120, 20]) == render.COLORS[FAKE]  # the box: red, by the combined label
+    red_cols = np.flatnonzero(np.all(out[55:80] == render.COLORS[FAKE], axis=-1).any(axis=0))
+    fs, th = 0.55 * render._scale(out), max(1, int(round(1.5 * render._scale(out))))
+    width = cv2.getTextSize("FAKE 0.950 fully generated", cv2.FONT_HERSHEY_SIMPLEX, fs, th)[0][0]
+    assert red_cols.max() - red_cols.min() + 1 >= width > cv2.getTextSize("FAKE 0.950", cv2.FONT_HERSHEY_SIMPLEX,
+                                                                          fs, th)[0][0]
+
+
+def test_lead_score_is_the_network_behind_the_combined_label():
+    assert render.lead_score(two_network_face((0, 0, 9, 9), 0.4, 0.95)).network == "generated"
+    assert render.lead_score(two_network_face((0, 0, 9, 9), 0.84, 0.95)).network == "face_swap"
+    assert render.lead_score(two_network_face((0, 0, 9, 9), 0.15, 0.05)).network == "face_swap"
+    assert render.lead_score(face((0, 0, 9, 9), 0.4)) is None  # no per-network scores
+    assert [render.kind_text(k) for k in ("face_swap", "generated")] == ["face swap", "fully generated"]
+
+
+def test_the_cam_label_names_the_kind_and_the_network_the_map_explains():
+    f = two_network_face((0, 0, 9, 9), 0.4, 0.95)
+    assert render._cam_text(FAKE, f, 0.4) == "FAKE fully generated, face swap p(fake)=0.400"
+    assert render._cam_text(REAL, two_network_face((0, 0, 9, 9), 0.15, 0.05), 0.15) == "REAL, face swap p(fake)=0.150"
+    assert render._cam_text(FAKE, face((0, 0, 9, 9), 0.8), 0.8) == "FAKE p(fake)=0.800"  # one network: as before
+
+
+def test_frame_captions_give_each_networks_probability_and_the_kind_of_a_fake_frame():
+    import dataclasses
+    vr = video_result([0.4, 0.1, 0.3])
+    scores, label, kind = scores_of(0.4, 0.95)
+    fake = dataclasses.replace(vr.frames[0], scores=scores, label=label, manipulation=kind)
+    scores, label, kind = scores_of(0.1, 0.05)
+    real = dataclasses.replace(vr.frames[1], scores=scores, label=label, manipulation=kind)
+    scores, _, _ = scores_of(0.3, 0.5, ("blurred",))
+    gated = dataclasses.replace(vr.frames[2], scores=scores, label=UNCERTAIN, reasons=("blurred",))
+    assert [render.frame_caption(f) for f in (fake, real, gated)] == [
+        "t=0.00s  frame 0: p(fake) face_swap 0.400, generated 0.950 - FAKE, likely fully generated",
+        "t=0.40s  frame 10: p(fake) face_swap 0.100, generated 0.050 - REAL",
+        "t=0.80s  frame 20: p(fake) face_swap 0.300, generated 0.500 - UNCERTAIN: blurred"]
+    one = dataclasses.replace(video_result([0.9]).frames[0], manipulation="face_swap")
+    assert render.frame_caption(one) == "t=0.00s  frame 0: p(fake)=0.900 FAKE, likely face swap"
+
+
+def test_the_timeline_title_says_the_kind_and_whose_probability_it_plots():
+    import dataclasses
+    scores, label, kind = scores_of(0.4, 0.95)
+    vr = dataclasses.replace(video_result([0.4]), label=label, manipulation=kind, scores=scores)
+    ax = render.timeline_figure(vr).axes[0]
+    assert ax.get_title().startswith("Video: FAKE, likely fully generated, face swap p(fake) = 0.400")
+    assert ax.get_ylabel() == "face swap fake probability"
+    assert render.timeline_figure(video_result([0.4])).axes[0].get_title().startswith("Video: REAL, p(fake) = 0.400")

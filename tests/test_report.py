@@ -190,3 +190,105 @@ def test_report_html_of_a_video_has_frames_judged_and_each_frames_label_and_reas
                     ("20", "n/a", "NO_FACE", "none"), ("30", "0.4000", "UNCERTAIN", "none")]
     assert "<td>Real below</td>" not in page  # the setting is the bound shown above, not repeated
     assert "<td>Frames</td><td>4</td>" in page
+
+
+# ---------------------------------------------------------------------------------------------- several networks
+def _scores(p_swap, swap_label, p_gen, gen_label):
+    from deepfake.results import NetworkScore
+
+    return (NetworkScore("face_swap", "face_swap", p_swap, swap_label, 0.6, 0.3),
+            NetworkScore("generated", "generated", p_gen, gen_label, 0.9, 0.2))
+
+
+def _two_network_image(p_gen=0.93, gen_label="FAKE", label="FAKE", kind="generated"):
+    """One face the face-swap network finds UNCERTAIN (0.41 in [0.3, 0.6)) and the generated one p_gen."""
+    import dataclasses
+
+    scores = _scores(0.41, "UNCERTAIN", p_gen, gen_label)
+    f = dataclasses.replace(face((20, 60, 80, 80), 0.41, threshold=0.6, real_below=0.3), label=label, scores=scores,
+                            manipulation=kind)
+    return dataclasses.replace(image_result([f], threshold=0.6, real_below=0.3), label=label, scores=scores,
+                               manipulation=kind)
+
+
+SWAP_ROW = ("<td>face_swap</td><td>face swap</td><td>0.4100</td><td>REAL below 0.3, UNCERTAIN 0.3-0.6, FAKE from 0.6"
+            "</td><td><span class=\"UNCERTAIN\">UNCERTAIN</span></td></tr>")
+GEN_ROW = ("<td>generated</td><td>generated face</td><td>0.9300</td><td>REAL below 0.2, UNCERTAIN 0.2-0.9, FAKE from "
+           "0.9</td><td><span class=\"FAKE\">FAKE</span></td></tr>")
+
+
+def test_report_json_carries_each_networks_score_and_the_kind_at_every_level():
+    res = _two_network_image()
+    rep = report.report_json(res, input_name="x.png", input_sha256=SHA)
+    json.dumps(rep)
+    want = [{"network": "face_swap", "kind": "face_swap", "fake_probability": 0.41, "label": "UNCERTAIN",
+             "threshold": 0.6, "real_below": 0.3},
+            {"network": "generated", "kind": "generated", "fake_probability": 0.93, "label": "FAKE",
+             "threshold": 0.9, "real_below": 0.2}]
+    assert (rep["label"], rep["manipulation"], rep["scores"]) == ("FAKE", "generated", want)
+    assert (rep["result"]["manipulation"], rep["result"]["scores"]) == ("generated", want)
+    assert (rep["result"]["faces"][0]["manipulation"], rep["result"]["faces"][0]["scores"]) == ("generated", want)
+    assert rep["fake_probability"] == 0.41  # the first network's, as the result says
+
+
+def test_report_json_of_a_video_has_each_frames_networks():
+    import dataclasses
+
+    vr = video_result([0.1, 0.5], threshold=0.6, real_below=0.3)
+    frames = (dataclasses.replace(vr.frames[0], scores=_scores(0.1, "REAL", 0.1, "REAL")),
+              dataclasses.replace(vr.frames[1], label="FAKE", manipulation="generated",
+                                  scores=_scores(0.5, "UNCERTAIN", 0.95, "FAKE")))
+    vr = dataclasses.replace(vr, frames=frames, label="FAKE", manipulation="generated",
+                             scores=_scores(0.3, "UNCERTAIN", 0.525, "UNCERTAIN"))
+    r = report.report_json(vr, input_name="clip.mp4")
+    assert r["manipulation"] == "generated" and [s["fake_probability"] for s in r["scores"]] == [0.3, 0.525]
+    assert [(f["label"], f["manipulation"]) for f in r["result"]["frames"]] == [("REAL", None), ("FAKE", "generated")]
+    assert [[s["label"] for s in f["scores"]] for f in r["result"]["frames"]] == \
+        [["REAL", "REAL"], ["UNCERTAIN", "FAKE"]]
+    page = report.report_html(vr, input_name="clip.mp4", input_sha256=SHA)
+    # each frame: its verdict with the kind, and every network's say in the last column
+    assert ("<td><span class=\"FAKE\">FAKE</span> (likely a generated face)</td><td>none</td><td>0</td>") in page
+    assert "<td>face_swap 0.1000 REAL, generated 0.1000 REAL</td></tr>" in page
+    assert "<td>face_swap 0.5000 UNCERTAIN, generated 0.9500 FAKE</td></tr>" in page
+    assert "<th>p(fake) (face_swap)</th>" in page and "<th>p(fake) per network</th>" in page
+    assert ("<tr><td>generated</td><td>generated face</td><td>0.5250</td><td>REAL below 0.2, UNCERTAIN 0.2-0.9, FAKE "
+            "from 0.9</td><td><span class=\"UNCERTAIN\">UNCERTAIN</span></td></tr>") in page
+
+
+def test_report_html_of_two_networks_has_a_table_per_image_and_per_face_and_the_kind_in_the_verdict():
+    page = report.report_html(_two_network_image(), input_name="x.png", input_sha256=SHA)
+    assert '<td>Verdict</td><td><span class="FAKE verdict">FAKE</span> (likely a generated face)</td>' in page
+    # the summary's probability and band are the first network's, and say so
+    assert "<td>Fake probability (face_swap)</td><td>0.4100</td>" in page
+    assert "<td>Band (face_swap)</td><td>REAL below 0.3, UNCERTAIN 0.3-0.6, FAKE from 0.6</td>" in page
+    assert "<h2>Networks</h2>" in page and "<h2>Each face by network</h2>" in page
+    assert "<th>network</th><th>kind of fake</th><th>p(fake)</th><th>band</th><th>verdict</th>" in page
+    assert page.count("<tr>" + SWAP_ROW) == 1 and page.count("<tr>" + GEN_ROW) == 1  # the image's table
+    assert page.count("<tr><td>0</td>" + SWAP_ROW) == 1 and page.count("<tr><td>0</td>" + GEN_ROW) == 1  # the face's
+    # the faces table: the first network's probability (so headed) and the face's combined verdict, with the kind
+    assert "<th>face</th><th>box (x, y, w, h)</th><th>p(fake) (face_swap)</th><th>verdict</th>" in page
+    assert "<td>0.4100</td><td><span class=\"FAKE\">FAKE</span> (likely a generated face)</td><td>none</td>" in page
+
+
+def test_report_html_of_two_undecided_networks_says_why_uncertain():
+    page = report.report_html(_two_network_image(0.5, "UNCERTAIN", "UNCERTAIN", None), input_name="x.png")
+    assert '<td>Verdict</td><td><span class="UNCERTAIN verdict">UNCERTAIN</span></td>' in page
+    assert "<p><b>No network says FAKE and not every network says REAL: UNCERTAIN, not a verdict.</b></p>" in page
+    assert "likely a" not in page
+
+
+def test_report_html_of_one_network_has_no_network_tables_and_names_the_kind_of_a_fake():
+    import dataclasses
+
+    from deepfake.results import NetworkScore
+
+    swap = (NetworkScore("face_swap", "face_swap", 0.9, "FAKE", 0.5, 0.5),)
+    f = dataclasses.replace(face((20, 60, 80, 80), 0.9), scores=swap, manipulation="face_swap")
+    res = dataclasses.replace(image_result([f]), scores=swap, manipulation="face_swap")
+    page = report.report_html(res, input_name="x.png", input_sha256=SHA)
+    assert '<td>Verdict</td><td><span class="FAKE verdict">FAKE</span> (likely a face swap)</td>' in page
+    assert "<td>Fake probability</td><td>0.9000</td>" in page
+    assert "<td>Band</td><td>REAL below 0.5, FAKE from 0.5</td>" in page
+    assert "<h2>Networks</h2>" not in page and "Each face by network" not in page and "per network" not in page
+    assert "<th>face</th><th>box (x, y, w, h)</th><th>p(fake)</th><th>verdict</th>" in page
+    assert report.report_json(res, input_name="x.png")["scores"] == [swap[0].to_dict()]

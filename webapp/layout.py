@@ -17,7 +17,7 @@ from deepfake import __version__, explain, media, render, report
 from . import files, gradio_compat, handlers as h, settings
 from .settings import (BUSY_MESSAGE, EXAMPLES, GRID_DEFAULT, HEAVY_CONCURRENCY, IMAGE_TYPES, LIGHT_CONCURRENCY,
                        RELIABILITY_FILE, ROOT, VIDEO_TYPES)
-from .text import model_markdown, read_card, threshold_step
+from .text import kinds_phrase, model_markdown, read_card, threshold_step
 
 
 def bind(fn, det):
@@ -241,7 +241,8 @@ def build_demo(detector, *, card_folder=None, cache_examples: bool = True, queue
     with gradio_compat.examples_cached_in(cache_dir), gr.Blocks(title="Explainable deepfake detector") as demo:
         gr.Markdown(
             "# Explainable deepfake detector\n"
-            "Finds faces, estimates how likely each is manipulated (face swap / blending artefacts), and "
+            f"Finds faces, estimates how likely each is manipulated ({kinds_phrase(det)}; one score per network, "
+            "each shown as a bar with its own band), and "
             "shows **why**: Grad-CAM maps, grid occlusion heatmaps, and per-frame timelines for videos. "
             "**UNCERTAIN** when the probability is between the two bounds below, or when no face is large, "
             "sharp, bright and frontal enough to judge. "

@@ -1,6 +1,7 @@
 """The app's text: verdict and model-card markdown, the band sliders' step."""
 from __future__ import annotations
 
+import html
 import math
 from collections import Counter
 from decimal import Decimal
@@ -38,24 +39,50 @@ def band_line(real_below: float, fake_from: float) -> str:
     return line + (" (no UNCERTAIN band: one cut)" if float(real_below) == float(fake_from) else "")
 
 
+def _scores(result) -> tuple:
+    return tuple(getattr(result, "scores", ()) or ())
+
+
+def _network(s) -> str:
+    """A network by its name and what it finds: "generated (fully generated)"."""
+    return f"{s.network} ({render.kind_text(s.kind)})"
+
+
 def _why_uncertain(result) -> str:
-    """Why a result is UNCERTAIN: the gates no face passed, or its probability between the bounds."""
+    """Why a result is UNCERTAIN: the gates no face passed, or its probability between the bounds (with several
+    networks: which networks are between theirs)."""
     reasons = getattr(result, "reasons", ()) or ()
     if reasons:
         what = "frame" if getattr(result, "kind", "") == "video" else "face"
         return (f"No {what} could be judged: {reasons_words(reasons)}. The probability is shown, not judged; "
                 "try a sharper, brighter, larger, frontal face.")
+    scores = _scores(result)
+    if len(scores) > 1:
+        unsure = ", ".join(_network(s) for s in scores if s.label == UNCERTAIN)
+        return (f"No network says FAKE, and not all say REAL: the fake probability of {unsure} is between its "
+                "REAL bound and its FAKE threshold (see its bar), so the detector is not confident either way.")
     real, fake = _bounds(result)
     return (f"The fake probability is between the REAL bound {render.threshold_text(real)} and the FAKE "
             f"threshold {render.threshold_text(fake)}: the detector is not confident either way.")
 
 
+def _face_scores(f) -> str:
+    """A face's probability: "fake probability 0.900", or with several networks each one's with its label:
+    "face_swap 0.210 REAL, generated 0.950 FAKE"."""
+    scores = _scores(f)
+    if len(scores) > 1:
+        return ", ".join(f"{s.network} {'n/a' if s.fake_probability is None else f'{s.fake_probability:.3f}'} "
+                         f"{s.label}" for s in scores)
+    return f"fake probability {f.fake_probability:.3f}"
+
+
 def _face_lines(faces) -> list[str]:
-    """One line per face: its label, probability and, when it failed a gate, why it was not judged."""
+    """One line per face: its label (with the likely kind when FAKE), probability and, when it failed a gate,
+    why it was not judged."""
     lines = []
     for i, f in enumerate(faces[:MAX_FACES_LISTED], 1):
         x, y, w, h = f.box
-        line = f"- Face {i} ({w}x{h} px at {x}, {y}): {f.label}, fake probability {f.fake_probability:.3f}"
+        line = f"- Face {i} ({w}x{h} px at {x}, {y}): {f.label}{render.likely_text(f)}, {_face_scores(f)}"
         if getattr(f, "reasons", ()):
             line += f" - not judged: {reasons_words(f.reasons)}"
         lines.append(line)
@@ -73,10 +100,70 @@ def _video_gates(result) -> str:
     return line + "."
 
 
+def _css_percent(v: float) -> str:
+    """A position on a 0-1 bar as a CSS percentage, exact to the band's 6 decimals: 0.558603 -> "55.8603%"."""
+    return f"{float(v) * 100:.4f}".rstrip("0").rstrip(".") + "%"
+
+
+def _band_marks(s) -> str:
+    """The network's band on its bar: a green mark at the REAL bound and a red one at the FAKE threshold (one
+    dark mark for a single cut)."""
+    def mark(v, color, title):
+        return (f"<span title='{title}' style='position:absolute;top:-3px;bottom:-3px;left:{_css_percent(v)};"
+                f"border-left:2px solid {color}'></span>")
+    fake = render.threshold_text(s.threshold)
+    if float(s.real_below) >= float(s.threshold):
+        return mark(s.threshold, "#111827", f"REAL below, FAKE from {fake}")
+    return (mark(s.real_below, render.label_hex(REAL), f"REAL below {render.threshold_text(s.real_below)}")
+            + mark(s.threshold, render.label_hex(FAKE), f"FAKE from {fake}"))
+
+
+def score_bar(s) -> str:
+    """One network's bar (HTML, one line): its name and kind, its label and probability in the label's
+    colour, the probability as the bar's filled share with the network's own band marked on it, and that band
+    in words. The Markdown sanitiser keeps inline styles, so the bar needs no stylesheet."""
+    color, p = render.label_hex(s.label), s.fake_probability
+    share = "n/a" if p is None else f"{float(p) * 100:.1f}%"
+    fill = "0%" if p is None else share
+    return (f"<div class='network-score network-{s.label}' style='margin:0.5em 0'>"
+            f"<div style='display:flex;justify-content:space-between;gap:1em'>"
+            f"<span><b>{html.escape(s.network)}</b> ({render.kind_text(s.kind)})</span>"
+            f"<span style='color:{color};font-weight:700'>{s.label} {share}</span></div>"
+            f"<div style='position:relative;height:10px;background:#e5e7eb;border-radius:5px'>"
+            f"<div style='width:{fill};height:100%;background:{color};border-radius:5px'></div>"
+            f"{_band_marks(s)}</div>"
+            f"<div style='font-size:0.85em;opacity:0.8'>{render.band_text(s.real_below, s.threshold)}</div></div>")
+
+
+def score_bars(result) -> str:
+    """One bar per network (empty for a result without per-network scores)."""
+    bars = "".join(score_bar(s) for s in _scores(result))
+    return f"<div class='network-scores'>{bars}</div>" if bars else ""
+
+
+def headline(result) -> str:
+    """"FAKE: fake probability 0.950 — likely fully generated": the combined label, the probability of the
+    network behind it (with one network, the result's own) and, for FAKE, the likely kind."""
+    lead = render.lead_score(result)
+    p = result.fake_probability if lead is None else lead.fake_probability
+    kind = getattr(result, "manipulation", None)
+    likely = f" — likely {render.kind_text(kind)}" if result.label == FAKE and kind else ""
+    return f"{result.label}: fake probability {p:.3f}{likely}"
+
+
+def _band_sentence(result) -> str:
+    """The band the sliders set, with its exact bounds; with several networks, whose band it is."""
+    real, fake = _bounds(result)
+    scores = _scores(result)
+    if len(scores) > 1:
+        return (f"Band of the {scores[0].network} network (the sliders): {band_line(real, fake)}; the other "
+                "networks keep their own bands (under their bars).")
+    return f"Band: {band_line(real, fake)}."
+
+
 def verdict_markdown(result, what: str = "image") -> str:
     label = result.label
-    real, fake = _bounds(result)
-    band = f"Band: {band_line(real, fake)}."
+    band = _band_sentence(result)
     if label == NO_FACE:
         return (f"<div class='verdict verdict-NO_FACE'><h2>No face detected - no verdict</h2></div>\n\n"
                 f"The {what} was not scored. Try a picture with a clear, reasonably large, frontal face.\n\n{band}")
@@ -87,8 +174,9 @@ def verdict_markdown(result, what: str = "image") -> str:
         extra = f" {result.frames_with_face}/{result.frames_sampled} sampled frames with a face."
     elif faces:
         extra = f" {len(faces)} face(s)."
-    lines = [f"<div class='verdict verdict-{label}'><h2>{label}: fake probability "
-             f"{result.fake_probability:.3f}</h2></div>"]
+    lines = [f"<div class='verdict verdict-{label}'><h2>{headline(result)}</h2></div>"]
+    if _scores(result):
+        lines.append(score_bars(result))
     if label == UNCERTAIN:
         lines.append(_why_uncertain(result))
     lines.append(f"{band}{extra} Face detector: {result.face_detector}.")
@@ -154,6 +242,34 @@ def validation_table(at_validation) -> list[str]:
     return rows
 
 
+# What each kind of network looks for, for the Model tab and the app's introduction.
+KIND_WORDS = {"face_swap": "face swap / blending artefacts", "generated": "fully generated faces"}
+
+
+def kinds_phrase(det) -> str:
+    """What the detector's networks look for: "face swap / blending artefacts; fully generated faces"."""
+    kinds = [m.kind for m in getattr(det, "members", ())] or ["face_swap"]
+    return "; ".join(KIND_WORDS.get(k, render.kind_text(k)) for k in dict.fromkeys(kinds))
+
+
+def networks_table(det) -> list[str]:
+    """The Model tab's networks: each one's name, what it finds, its band, temperature and source."""
+    members = tuple(getattr(det, "members", ()))
+    if len(members) > 1:
+        lead = (f"{len(members)} networks score each face, each by its own band: FAKE if any network says FAKE, "
+                "REAL if every network says REAL, UNCERTAIN otherwise. The likely kind of fake is that of the "
+                "network furthest into its FAKE range. The sliders set the first network's band.")
+    else:
+        lead = "One network scores each face; the sliders set its band."
+    rows = [lead, "", "| Network | Finds | Band | Temperature | Source |", "|---|---|---|---|---|"]
+    for m in members:
+        b = m.band
+        rows.append(f"| {html.escape(m.name).replace('|', '/')} | {KIND_WORDS.get(m.kind, render.kind_text(m.kind))} "
+                    f"| {band_line(b.real_below, b.fake_from)} | {m.network.config.temperature:g} "
+                    f"| `{m.model_id}` @ `{m.revision}` |")
+    return rows
+
+
 def model_markdown(det, card_text: str | None, reliability: bool = False) -> str:
     """The Model tab: the detector in use, its band and calibration, quality gates, card and limitations.
     reliability: the tab shows the model folder's reliability plot below this text."""
@@ -188,6 +304,7 @@ def model_markdown(det, card_text: str | None, reliability: bool = False) -> str
     out = ["## Detector in use", "| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
     for w in getattr(det, "load_warnings", ()):
         out.append(f"\n> Warning: {w}")
+    out += ["", "## Networks", ""] + networks_table(det)
     if cfg.data_summary:
         out += ["", f"**Training data:** {cfg.data_summary}"]
     out += ["", "## Validation faces per band", ""] + validation_table(raw_band.get("at_validation"))
