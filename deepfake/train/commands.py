@@ -47,6 +47,8 @@ def register(subparsers) -> None:
                    help="share of labelled-fake pairs whose real is a real face of any source, not the fake's own "
                         "group or source (default 0; with DIR#real folders, e.g. for a generated-face network)")
     t.add_argument("--arch", default="tf_efficientnet_lite0", help="timm architecture (default tf_efficientnet_lite0)")
+    t.add_argument("--size", type=int, default=224,
+                   help="face-crop side in pixels, the network's input (default 224; e.g. 260 for lite2)")
     t.add_argument("--batch-size", type=int, default=16)
     t.add_argument("--lr", type=float, default=5e-4)
     t.add_argument("--frames", type=int, default=32, help="frames sampled per training video (default 32)")
@@ -124,7 +126,8 @@ def cmd_train(args) -> int:
                         arch=args.arch,
                         epochs=args.epochs, samples_per_epoch=args.samples_per_epoch, minutes=args.minutes,
                         ema_decay=args.ema_decay,
-                        batch_size=args.batch_size, lr=args.lr, sbi_ratio=args.sbi_ratio, any_real_share=args.any_real_share,
+                        size=args.size, batch_size=args.batch_size, lr=args.lr, sbi_ratio=args.sbi_ratio,
+                        any_real_share=args.any_real_share,
                         heldout_fraction=args.heldout_fraction, frames=args.frames,
                         val_frames=args.val_frames, train_fraction=args.train_fraction,
                         seed=args.seed, cache=args.cache, face_detector=args.face_detector,
