@@ -21,8 +21,9 @@ REPORT_VERSION = 1
 
 LIMITATIONS = (
     "This is an automated estimate, not proof. The detector is a small image classifier trained on "
-    "self-blended face swaps; it can miss manipulations it was not trained on (fully synthetic faces, "
-    "lip-sync, face reenactment, new generators), and heavy compression, resizing, filters, low light, "
+    "self-blended face swaps (with, in the bundled detector, a second network for GAN-generated faces); it can "
+    "miss manipulations it was not trained on (diffusion-generated faces, lip-sync, face reenactment, new "
+    "generators), and heavy compression, resizing, filters, low light, "
     "occlusion or non-frontal faces can push a genuine face toward FAKE or a fake toward REAL. Only faces "
     "are examined: the rest of the picture, the audio and the context are not. The probability depends on "
     "the chosen threshold and was calibrated on the validation data described in the model card. The "

@@ -52,7 +52,7 @@ def write_two_network_detector(folder: Path, band=None, temperature: float = 0.7
     networks/generated. ref: the config's networks entry instead (e.g. one naming a Hub repo; then no folder)."""
     from .paths import BUNDLED
 
-    shutil.copytree(BUNDLED, folder)
+    shutil.copytree(BUNDLED, folder, ignore=shutil.ignore_patterns("networks"))
     cfg = json.loads((folder / "config.json").read_text())
     cfg["deepfake"]["networks"] = [ref or {"name": "generated", "kind": "generated", "path": "networks/generated"}]
     (folder / "config.json").write_text(json.dumps(cfg))
@@ -70,8 +70,20 @@ def write_generated_network(folder: Path, band=None, temperature: float = 0.7) -
         shutil.copy(BUNDLED / name, folder / name)
     cfg = json.loads((BUNDLED / "config.json").read_text())
     own = cfg["deepfake"]
+    own.pop("networks", None)
     own.update(temperature=temperature, kind="generated", name="generated")
     if band is not None:
         own["band"], own["threshold"] = band.to_dict(), band.fake_from
+    (folder / "config.json").write_text(json.dumps(cfg))
+    return folder
+
+
+def write_face_swap_only(folder: Path) -> Path:
+    """A copy of the bundled detector with its first network only (no deepfake.networks): the one-network case."""
+    from .paths import BUNDLED
+
+    shutil.copytree(BUNDLED, folder, ignore=shutil.ignore_patterns("networks"))
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["deepfake"].pop("networks", None)
     (folder / "config.json").write_text(json.dumps(cfg))
     return folder

@@ -345,7 +345,7 @@ def test_the_threshold_is_shown_and_applied_exactly(client):
     assert result["threshold"] == 0.558603
     assert "FAKE from 0.558603" in verdict and "0.5586 " not in verdict and "0.559" not in verdict
     assert json.loads(Path(rep_json).read_text())["threshold"] == 0.558603
-    assert "<td>Threshold</td><td>0.558603</td>" in Path(rep_html).read_text()
+    assert "<td>Threshold (face_swap)</td><td>0.558603</td>" in Path(rep_html).read_text()  # the first network's
 
 
 def test_the_slider_step_keeps_the_default_threshold_and_the_card_states_it(other_det):

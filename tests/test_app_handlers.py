@@ -26,6 +26,17 @@ def det(random_model_dir):
     return pick_detector(random_model_dir)[0]
 
 
+@pytest.fixture(scope="module")
+def one_net(tmp_path_factory):
+    """The bundled detector's first network alone: the one-network texts."""
+    from deepfake import load_detector
+    from support.detectors import write_face_swap_only
+    from support.paths import YUNET_ONNX
+
+    folder = write_face_swap_only(tmp_path_factory.mktemp("one") / "face-swap-only")
+    return load_detector(str(folder), face_detector=str(YUNET_ONNX) if YUNET_ONNX.is_file() else "haar")
+
+
 def upload(path: Path) -> str:
     """The file as an upload of this app (a copy in its private request folder, an upload root)."""
     return shutil.copy(path, files.workdir() / path.name)
@@ -187,7 +198,8 @@ def _bands_around(p: float) -> dict:
 
 
 @pytest.mark.parametrize("label", ["REAL", "UNCERTAIN", "FAKE"])
-def test_the_two_bounds_put_a_known_probability_in_each_band(det, label):
+def test_the_two_bounds_put_a_known_probability_in_each_band(one_net, label):
+    det = one_net
     p = det.analyze_image(EXAMPLE_REAL).fake_probability
     assert p is not None and 0.1 < p < 0.9, p  # the astronaut's frontal face: about 0.21 with the bundled model
     threshold, real_below = _bands_around(p)[label]
@@ -395,7 +407,8 @@ def test_a_two_network_video_through_the_handler_shows_each_network(two_net):
                                 f"{s2['fake_probability']:.3f} - FAKE, likely fully generated")
 
 
-def test_the_model_tab_lists_each_network(two_net, det):
+def test_the_model_tab_lists_each_network(two_net, one_net):
+    det = one_net
     one = text.model_markdown(det, None)
     member = det.members[0]
     assert "## Networks\n\nOne network scores each face; the sliders set its band." in one

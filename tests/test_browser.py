@@ -109,8 +109,9 @@ def test_the_band_is_the_exact_default_in_both_sliders_and_the_verdict(page, det
     upload(page, "image-input", EXAMPLE_REAL)
     page.wait_for_selector("#image-input img", timeout=30_000)
     page.click("#image-run")
-    assert f"Band: REAL below {real}, UNCERTAIN from {real} to {fake}, FAKE from {fake}" in \
-        verdict_text(page, "image-verdict")
+    # The bundled detector has two networks: the sliders set the first one's band.
+    assert f"Band of the face_swap network (the sliders): REAL below {real}, UNCERTAIN from {real} to {fake}, " \
+           f"FAKE from {fake}" in verdict_text(page, "image-verdict")
 
 
 def set_bounds(pg, threshold: float, real_below: float):
@@ -128,7 +129,9 @@ def test_an_uncertain_verdict_is_amber_and_says_why(page, detector):
     page.click("#image-run")
     text = verdict_text(page, "image-verdict")
     assert f"UNCERTAIN: fake probability {p:.3f}" in text
-    assert f"between the REAL bound {real_below:g} and the FAKE threshold {threshold:g}" in text
+    assert f"REAL below {real_below:g}, UNCERTAIN {real_below:g}-{threshold:g}" in text  # the face_swap bar
+    assert ("No network says FAKE, and not all say REAL: the fake probability of face_swap (face swap) is between "
+            "its REAL bound and its FAKE threshold") in text
     heading = "getComputedStyle(document.querySelector('#image-verdict h2')).color"
     assert page.evaluate(heading) == "rgb(217, 119, 6)"
 

@@ -60,7 +60,7 @@ def test_predict_directory_one_line_per_file(tmp_path, capsys, astronaut):
     labels = [r.get("label", "failed") for r in rows]
     want = ", ".join(f"{labels.count(k)} {k}" for k in ("FAKE", "UNCERTAIN", "REAL", "NO_FACE", "failed"))
     assert err.splitlines()[-1] == f"4 files: {want}"
-    assert f"{d / 'astronaut.png'}: {api.label} p(fake)={api.fake_probability:.3f}" in err
+    assert f"{d / 'astronaut.png'}: {api.label}{_kind(a)} {_networks(a)}" in err  # the bundled model's two networks
     assert f"{d / 'broken.jpg'}: failed (" in err
 
 
@@ -173,6 +173,15 @@ def astronaut_p():
     return res.fake_probability
 
 
+def _networks(row: dict) -> str:
+    """The stderr line's list of each network's probability and label, from a JSON row."""
+    return "[" + ", ".join(f"{s['network']} {s['fake_probability']:.3f} {s['label']}" for s in row["scores"]) + "]"
+
+
+def _kind(row: dict) -> str:
+    return f" ({row['manipulation']})" if row["label"] == "FAKE" else ""
+
+
 @pytest.mark.parametrize("case", ["REAL", "UNCERTAIN", "FAKE"])
 def test_predict_real_below_and_threshold_give_each_band(capsys, astronaut_p, case):
     p = astronaut_p
@@ -187,11 +196,10 @@ def test_predict_real_below_and_threshold_give_each_band(capsys, astronaut_p, ca
     assert row["threshold"] == round(threshold, 6) and row["real_below"] == round(real_below, 6)
     assert row["fake_probability"] == round(p, 6) and row["reasons"] == [] and row["faces"][0]["reasons"] == []
     assert set(row["faces"][0]["quality"]) == {"side_px", "sharpness", "brightness", "yaw"}
-    kind = " (face_swap)" if case == "FAKE" else ""  # the one network's kind, after a FAKE only
-    line = f"{ASTRONAUT}: {case}{kind} p(fake)={p:.3f}"
-    if case == "UNCERTAIN":
-        line += f" - between the bounds ({render.band_text(real_below, threshold)})"
-    assert line in err.splitlines()
+    # The bundled model's second network keeps its own band: it calls the astronaut REAL in every case.
+    assert [s["network"] for s in row["scores"]] == ["face_swap", "generated"] and row["scores"][1]["label"] == "REAL"
+    assert row["scores"][0]["label"] == case and row["manipulation"] == ("face_swap" if case == "FAKE" else None)
+    assert f"{ASTRONAUT}: {case}{_kind(row)} {_networks(row)}" in err.splitlines()
     counts = {"FAKE": 0, "UNCERTAIN": 0, "REAL": 0, case: 1}
     assert err.splitlines()[-1] == (f"1 file: {counts['FAKE']} FAKE, {counts['UNCERTAIN']} UNCERTAIN, "
                                     f"{counts['REAL']} REAL, 0 NO_FACE, 0 failed")

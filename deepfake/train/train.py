@@ -49,6 +49,7 @@ class TrainOptions:
     # Share of labelled-fake pairs whose real is a real face of any source instead of the fake's own group or
     # source: reals of sources without such fakes (DIR#real folders) then take part.
     any_real_share: float = 0.0
+    kind: str = "face_swap"  # the kind of fake the network learns to find (config.json deepfake.kind and name)
     heldout_fraction: float = 0.25
     frames: int = 32  # frames sampled per training video
     val_frames: int = 8  # per validation video: validated every epoch, so kept cheap (the mean over 8 frames)
@@ -443,7 +444,8 @@ def save_model(net, opts: TrainOptions, pcfg: dict, threshold: float, summary: d
         opts.arch, pcfg, threshold=threshold, crop=CropRecipe(opts.margin, opts.size),
         cam_layer=net.feature_info[-1]["module"], threshold_rule=threshold_rule(opts.max_fpr), data=data_text,
         test_time_flip=opts.test_time_flip,
-        extra={"split": {"seed": opts.seed, "heldout_fraction": opts.heldout_fraction,
+        extra={"kind": opts.kind, "name": opts.kind,
+               "split": {"seed": opts.seed, "heldout_fraction": opts.heldout_fraction,
                          "heldout_sources": sorted(heldout_sources), "frames_per_video": opts.frames,
                          "val_frames_per_video": opts.val_frames,
                          "train_fraction": opts.train_fraction,
