@@ -365,13 +365,13 @@ def test_a_two_network_video_verdict_shows_each_networks_video_probability_and_l
 @pytest.fixture(scope="module")
 def two_net(tmp_path_factory):
     """The bundled detector with a second network, 'generated' (the bundled weights at T 0.7), whose band
-    (REAL below 0.02, FAKE from 0.05) calls the astronaut FAKE."""
+    (REAL below 0.01, FAKE from 0.02) calls the astronaut FAKE."""
     from support.detectors import write_two_network_detector
     from support.paths import YUNET_ONNX
 
     from deepfake import load_detector
     from deepfake.band import Band
-    folder = write_two_network_detector(tmp_path_factory.mktemp("nets") / "two", Band(0.02, 0.05), 0.7)
+    folder = write_two_network_detector(tmp_path_factory.mktemp("nets") / "two", Band(0.01, 0.02), 0.7)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DEEPFAKE_BACKEND", "torch")  # no ONNX export of the copy
         return load_detector(str(folder), face_detector=str(YUNET_ONNX) if YUNET_ONNX.is_file() else "haar")
@@ -380,7 +380,7 @@ def two_net(tmp_path_factory):
 def test_a_two_network_detector_through_the_handlers_gives_the_combined_verdict(two_net):
     want = two_net.analyze_image(str(EXAMPLE_REAL), threshold=1.0, real_below=1.0)  # face swap: REAL
     p1, p2 = (s.fake_probability for s in want.scores)
-    assert p2 >= 0.05 and p1 < 1.0, (p1, p2)  # the generated network says FAKE, the face-swap one REAL
+    assert p2 >= 0.02 and p1 < 1.0, (p1, p2)  # the generated network says FAKE, the face-swap one REAL
     verdict, faces_png, result, _, _ = handlers.predict_image(two_net, upload(EXAMPLE_REAL), 1.0, 1.0)
     assert (result["label"], result["manipulation"]) == ("FAKE", "generated")
     assert [(s["network"], s["label"]) for s in result["scores"]] == [("face_swap", "REAL"), ("generated", "FAKE")]
@@ -388,7 +388,7 @@ def test_a_two_network_detector_through_the_handlers_gives_the_combined_verdict(
     swap, gen = verdict.split("<div class='network-score ")[1:]
     assert f"<b>face_swap</b> (face swap)</span><span style='color:#16a34a;font-weight:700'>REAL {p1:.1%}</span>" in swap
     assert f"<b>generated</b> (fully generated)</span><span style='color:#dc2626;font-weight:700'>FAKE {p2:.1%}" in gen
-    assert ">REAL below 0.02, UNCERTAIN 0.02-0.05, FAKE from 0.05</div>" in gen
+    assert ">REAL below 0.01, UNCERTAIN 0.01-0.02, FAKE from 0.02</div>" in gen
     x, y, w, h = want.faces[0].box
     assert tuple(cv2.imread(faces_png)[y + h // 2, x][::-1]) == (220, 38, 38)  # the face's box: red, FAKE
     # The CAM tab shows the same verdict (its map is the face-swap network's).
@@ -421,6 +421,6 @@ def test_the_model_tab_lists_each_network(two_net, one_net):
     assert "## Networks\n\n2 networks score each face, each by its own band: FAKE if any network says FAKE" in card
     assert (f"| face_swap | face swap / blending artefacts | {text.band_line(band.real_below, band.fake_from)} | "
             f"{first.network.config.temperature:g} | `{first.model_id}` @ `{first.revision}` |") in card
-    assert ("| generated | fully generated faces | REAL below 0.02, UNCERTAIN from 0.02 to 0.05, FAKE from 0.05 | 0.7 | "
+    assert ("| generated | fully generated faces | REAL below 0.01, UNCERTAIN from 0.01 to 0.02, FAKE from 0.02 | 0.7 | "
             f"`networks/generated` @ `{extra.revision}` |") in card
     assert text.kinds_phrase(two_net) == "face swap / blending artefacts; fully generated faces"

@@ -121,6 +121,13 @@ def test_no_face_is_never_a_guess(det):
 
 
 def test_grad_cam_is_pasted_onto_the_face(det, astronaut):
+    # The self-blended example (FAKE): on the plain photo nothing pushes the bundled network toward FAKE, and the
+    # gradient CAMs (ReLU of positive evidence) are all zero there.
+    from PIL import Image
+
+    from support.paths import EXAMPLE_FAKE
+
+    astronaut = np.asarray(Image.open(EXAMPLE_FAKE).convert("RGB"))
     cam = det.grad_cam(astronaut, "gradcam++")
     assert cam.method == "gradcam++" and cam.target == "fake" and cam.heatmap.shape == astronaut.shape[:2]
     x0, y0, x1, y1 = cam.faces[0].crop_box
