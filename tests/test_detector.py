@@ -144,7 +144,7 @@ def test_grad_cam_is_pasted_onto_the_face(det, astronaut):
 
 def test_occlusion_map_through_the_detector(det, astronaut):
     occ = det.occlusion_map(astronaut, grid=4, baseline="blur")
-    assert occ.changes.shape == (4, 4) and occ.crop.shape == (224, 224, 3)
+    assert occ.changes.shape == (4, 4) and occ.crop.shape == (det.config.crop.size,) * 2 + (3,)
     assert occ.fake_probability == pytest.approx(det.analyze_image(astronaut).fake_probability, abs=1e-6)
     assert json.loads(occ.to_json())["changes"][0][0] == pytest.approx(occ.changes[0, 0], abs=1e-6)
     for bad in (1, 33):

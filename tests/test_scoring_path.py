@@ -32,7 +32,7 @@ def _variants(rgb: np.ndarray, n: int) -> list[np.ndarray]:
 
 @pytest.fixture
 def odd_model(tmp_path):
-    """The bundled weights under a config whose crops (256 px) are not the network's input size (224), with the
+    """The bundled weights under a config whose crops (256 px) are not the network's input size (260), with the
     classes listed fake first: scoring that skips the resize or reads class 1 gets other numbers."""
     folder = tmp_path / "odd-lite0"
     shutil.copytree(BUNDLED, folder)
@@ -75,7 +75,8 @@ def test_training_scores_are_network_predict(astronaut):
     # Training validates the raw network (temperature 1); calibrate fits the temperature afterwards.
     assert net.config.temperature != 1.0
     net = dataclasses.replace(net, config=dataclasses.replace(net.config, temperature=1.0))
-    crops = np.stack([cv2.resize(img, (224, 224), interpolation=cv2.INTER_AREA) for img in _variants(astronaut, 3)])
+    size = net.input_size  # crops as training caches them: the network's input size
+    crops = np.stack([cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA) for img in _variants(astronaut, 3)])
     mean, std = net.config.pretrained_cfg["mean"], net.config.pretrained_cfg["std"]
     assert np.array_equal(to_tensor(crops, mean, std).numpy(), net.preprocess(crops).numpy())
     np.testing.assert_allclose(predict(net.net, crops, mean, std), net.predict(crops), atol=1e-6)
