@@ -92,23 +92,17 @@ def request_band(det, threshold: float | None, real_below: float | None) -> Band
         raise InputError(f"--real-below ({real_below:g}) must not be above the threshold ({t:g}).") from None
 
 
-def scores_text(scores) -> str:
-    """Each network's say, compactly: "face_swap 0.410 REAL, generated 0.930 FAKE"."""
-    return ", ".join(f"{s.network} {'n/a' if s.fake_probability is None else format(s.fake_probability, '.3f')} "
-                     f"{s.label}" for s in scores)
-
-
 def summary_line(path, result) -> str:
     """One readable line per file: label (with the likely kind of fake after a FAKE), probability and why an
     UNCERTAIN is one. With several networks, each network's probability and label instead of the first's
     p(fake) alone, since the combined label may come from any of them."""
-    scores = tuple(getattr(result, "scores", ()) or ())
+    scores = render.scores_of(result)
     multi = len(scores) > 1
     text = f"{path}: {result.label}"
     if result.label == FAKE and getattr(result, "manipulation", None):
         text += f" ({result.manipulation})"
     if multi and result.fake_probability is not None:
-        text += f" [{scores_text(scores)}]"
+        text += f" [{render.scores_text(scores)}]"
     elif result.fake_probability is not None:
         text += f" p(fake)={result.fake_probability:.3f}"
     if result.kind == "video":

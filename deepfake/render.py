@@ -145,9 +145,22 @@ def _band_of(result) -> Band:
     return Band(thr if real is None else min(float(real), thr), thr)
 
 
-def kind_text(kind) -> str:
-    """A kind of fake in words: "face_swap" -> "face swap", "generated" -> "fully generated"."""
-    return KIND_TEXT.get(kind, str(kind).replace("_", " "))
+def kind_text(kind, words: dict = KIND_TEXT) -> str:
+    """A kind of fake in words (default the short ones): "face_swap" -> "face swap", "generated" -> "fully
+    generated"."""
+    return words.get(kind, str(kind).replace("_", " "))
+
+
+def scores_of(result) -> tuple:
+    """A result's per-network scores (empty for a result without them)."""
+    return tuple(getattr(result, "scores", ()) or ())
+
+
+def scores_text(scores, prob=None) -> str:
+    """Each network's say in one line: "face_swap 0.410 REAL, generated 0.930 FAKE" (`prob` formats a
+    probability; default 3 decimals, "n/a" for None)."""
+    prob = prob or _prob
+    return ", ".join(f"{s.network} {prob(s.fake_probability)} {s.label}" for s in scores)
 
 
 def label_hex(label) -> str:
@@ -155,17 +168,17 @@ def label_hex(label) -> str:
     return _HEX.get(label, _HEX[NO_FACE])
 
 
-def likely_text(result) -> str:
-    """", likely fully generated" for a FAKE result with a likely kind, else ""."""
+def likely_text(result, lead: str = ", likely ") -> str:
+    """", likely fully generated" (`lead` + the kind) for a FAKE result with a likely kind, else ""."""
     kind = getattr(result, "manipulation", None)
-    return f", likely {kind_text(kind)}" if getattr(result, "label", None) == FAKE and kind else ""
+    return f"{lead}{kind_text(kind)}" if getattr(result, "label", None) == FAKE and kind else ""
 
 
 def lead_score(result):
     """The network score behind a result's combined label: of the networks whose own label is that label, the
     one furthest toward FAKE (for FAKE that is the one verdict.combine took the kind from; ties go to the
     first). Without such a network, the first score; None for a result without scores."""
-    scores = tuple(getattr(result, "scores", ()) or ())
+    scores = scores_of(result)
     same = [s for s in scores if s.label == result.label and s.fake_probability is not None]
     if not same:
         return scores[0] if scores else None
@@ -184,7 +197,7 @@ def _face_text(f) -> str:
     text = f"{f.label} {p:.3f}"
     if f.label == FAKE and getattr(f, "manipulation", None):
         return f"{text} {kind_text(f.manipulation)}"
-    if len(getattr(f, "scores", ()) or ()) > 1:
+    if len(scores_of(f)) > 1:
         return f"{text} ({kind_text(lead.kind)} network)"
     return text
 
@@ -193,7 +206,7 @@ def _cam_text(label: str, face, p: float) -> str:
     """A CAM map's label: the face's label (with the likely kind for FAKE) and the probability of the network
     the map explains, the first one (named by its kind when there are several)."""
     kind = f" {kind_text(face.manipulation)}" if face is not None and label == FAKE and face.manipulation else ""
-    scores = tuple(getattr(face, "scores", ()) or ())
+    scores = scores_of(face)
     whose = f"{kind_text(scores[0].kind)} p(fake)" if len(scores) > 1 else "p(fake)"
     # "FAKE p(fake)=0.800"; a comma once a kind word comes between the label and the probability.
     text = f"{label}{kind}{', ' if kind or len(scores) > 1 else ' '}{whose}={p:.3f}"
@@ -247,7 +260,7 @@ def cam_overlay(rgb: np.ndarray, cam_result, alpha: float = 0.45) -> np.ndarray:
     band = _band_of(cam_result.result)
     scored = tuple(cam_result.result.faces)
     # The map is the first network's: say so when there are others.
-    scores = tuple(getattr(cam_result.result, "scores", ()) or ())
+    scores = scores_of(cam_result.result)
     whose = f"{kind_text(scores[0].kind)} network's " if len(scores) > 1 else ""
     for k, fc in enumerate(cam_result.faces):
         # The face's own label (gates included); a whole-image crop has no FaceResult: its band's label.
@@ -350,7 +363,7 @@ def _band_lines(ax, video_result) -> None:
 
 def _whose(result) -> str:
     """"face swap " when a result has several networks' scores (the plots show the first network's), else ""."""
-    scores = tuple(getattr(result, "scores", ()) or ())
+    scores = scores_of(result)
     return f"{kind_text(scores[0].kind)} " if len(scores) > 1 else ""
 
 
@@ -461,7 +474,7 @@ def frame_caption(frame) -> str:
     head = f"t={frame.timestamp_s:.2f}s  frame {frame.index}"
     if frame.fake_probability is None:
         return f"{head}: no face"
-    scores = tuple(getattr(frame, "scores", ()) or ())
+    scores = scores_of(frame)
     if len(scores) > 1:
         text = f"{head}: p(fake) " + ", ".join(f"{s.network} {_prob(s.fake_probability)}" for s in scores) + " -"
     else:

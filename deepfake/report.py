@@ -15,7 +15,7 @@ import jinja2
 import markupsafe
 
 from . import __version__
-from .render import band_text, png_bytes, reasons_text, threshold_text
+from .render import band_text, kind_text, png_bytes, reasons_text, scores_of, scores_text, threshold_text
 
 REPORT_VERSION = 1
 
@@ -127,29 +127,20 @@ def _png_base64(image) -> str:
     return base64.b64encode(png_bytes(image)).decode("ascii")
 
 
-# The kinds of fake a network finds (deepfake.model.KINDS), in words.
-KIND_TEXT = {"face_swap": "face swap", "generated": "generated face"}
-
-
-def kind_text(kind) -> str:
-    return KIND_TEXT.get(kind, str(kind).replace("_", " "))
+# The kinds of fake a network finds (deepfake.model.KINDS), in the report's words.
+KIND_WORDS = {"face_swap": "face swap", "generated": "generated face"}
 
 
 def _verdict(label, manipulation=None, cls: str = "") -> dict:
     """A verdict cell: the label, and the likely kind of fake after a FAKE."""
-    note = f" (likely a {kind_text(manipulation)})" if manipulation and label == "FAKE" else ""
+    note = f" (likely a {kind_text(manipulation, KIND_WORDS)})" if manipulation and label == "FAKE" else ""
     return {"label": label or "NO_FACE", "cls": cls, "note": note}
 
 
 def _network_row(s) -> list:
     """network, kind, p(fake), band, verdict of one NetworkScore."""
-    return [s.network, kind_text(s.kind), _p(s.fake_probability), band_text(s.real_below, s.threshold),
+    return [s.network, kind_text(s.kind, KIND_WORDS), _p(s.fake_probability), band_text(s.real_below, s.threshold),
             _verdict(s.label)]
-
-
-def _scores_text(scores) -> str:
-    """"face_swap 0.4100 REAL, generated 0.9300 FAKE": each network's say in one cell."""
-    return ", ".join(f"{s.network} {_p(s.fake_probability)} {s.label}" for s in scores)
 
 
 # The page, rendered by Jinja2 with autoescape on: every value (file names, settings, warnings) is escaped;
@@ -221,7 +212,7 @@ def report_html(result, *, input_name, input_sha256: str | None = None, images: 
     label = rep["label"] or "NO_FACE"
     # A result without a REAL bound had a single cut at its threshold.
     real_below = rep["real_below"] if rep["real_below"] is not None else rep["threshold"]
-    scores = tuple(getattr(base, "scores", ()) or ())
+    scores = scores_of(base)
     multi = len(scores) > 1  # one network: its scores are the summary's, so no network tables
     of_first = f" ({scores[0].network})" if multi else ""  # the summary's probability and band are its
     summary = [
@@ -249,7 +240,7 @@ def report_html(result, *, input_name, input_sha256: str | None = None, images: 
                  ["Size", f"{base.width}x{base.height}"]]
         frames = [[fr.index, f"{fr.timestamp_s:.3f}", _p(fr.fake_probability), _verdict(fr.label, fr.manipulation),
                    _reasons(fr.reasons), len(fr.faces), _p(fr.importance_leave_one_out), _p(fr.importance_blank),
-                   *([_scores_text(fr.scores)] if multi else [])]
+                   *([scores_text(fr.scores, _p)] if multi else [])]
                   for fr in base.frames]
     faces = [[i, tuple(f.box), _p(f.fake_probability), _verdict(f.label, f.manipulation), _reasons(f.reasons),
               _q(f.quality, "side_px", ".0f"), _q(f.quality, "sharpness", ".1f"), _q(f.quality, "brightness", ".1f"),

@@ -39,10 +39,6 @@ def band_line(real_below: float, fake_from: float) -> str:
     return line + (" (no UNCERTAIN band: one cut)" if float(real_below) == float(fake_from) else "")
 
 
-def _scores(result) -> tuple:
-    return tuple(getattr(result, "scores", ()) or ())
-
-
 def _network(s) -> str:
     """A network by its name and what it finds: "generated (fully generated)"."""
     return f"{s.network} ({render.kind_text(s.kind)})"
@@ -56,7 +52,7 @@ def _why_uncertain(result) -> str:
         what = "frame" if getattr(result, "kind", "") == "video" else "face"
         return (f"No {what} could be judged: {reasons_words(reasons)}. The probability is shown, not judged; "
                 "try a sharper, brighter, larger, frontal face.")
-    scores = _scores(result)
+    scores = render.scores_of(result)
     if len(scores) > 1:
         unsure = ", ".join(_network(s) for s in scores if s.label == UNCERTAIN)
         return (f"No network says FAKE, and not all say REAL: the fake probability of {unsure} is between its "
@@ -69,10 +65,9 @@ def _why_uncertain(result) -> str:
 def _face_scores(f) -> str:
     """A face's probability: "fake probability 0.900", or with several networks each one's with its label:
     "face_swap 0.210 REAL, generated 0.950 FAKE"."""
-    scores = _scores(f)
+    scores = render.scores_of(f)
     if len(scores) > 1:
-        return ", ".join(f"{s.network} {'n/a' if s.fake_probability is None else f'{s.fake_probability:.3f}'} "
-                         f"{s.label}" for s in scores)
+        return render.scores_text(scores)
     return f"fake probability {f.fake_probability:.3f}"
 
 
@@ -137,7 +132,7 @@ def score_bar(s) -> str:
 
 def score_bars(result) -> str:
     """One bar per network (empty for a result without per-network scores)."""
-    bars = "".join(score_bar(s) for s in _scores(result))
+    bars = "".join(score_bar(s) for s in render.scores_of(result))
     return f"<div class='network-scores'>{bars}</div>" if bars else ""
 
 
@@ -146,15 +141,13 @@ def headline(result) -> str:
     network behind it (with one network, the result's own) and, for FAKE, the likely kind."""
     lead = render.lead_score(result)
     p = result.fake_probability if lead is None else lead.fake_probability
-    kind = getattr(result, "manipulation", None)
-    likely = f" — likely {render.kind_text(kind)}" if result.label == FAKE and kind else ""
-    return f"{result.label}: fake probability {p:.3f}{likely}"
+    return f"{result.label}: fake probability {p:.3f}{render.likely_text(result, ' — likely ')}"
 
 
 def _band_sentence(result) -> str:
     """The band the sliders set, with its exact bounds; with several networks, whose band it is."""
     real, fake = _bounds(result)
-    scores = _scores(result)
+    scores = render.scores_of(result)
     if len(scores) > 1:
         return (f"Band of the {scores[0].network} network (the sliders): {band_line(real, fake)}; the other "
                 "networks keep their own bands (under their bars).")
@@ -175,7 +168,7 @@ def verdict_markdown(result, what: str = "image") -> str:
     elif faces:
         extra = f" {len(faces)} face(s)."
     lines = [f"<div class='verdict verdict-{label}'><h2>{headline(result)}</h2></div>"]
-    if _scores(result):
+    if render.scores_of(result):
         lines.append(score_bars(result))
     if label == UNCERTAIN:
         lines.append(_why_uncertain(result))
@@ -249,7 +242,7 @@ KIND_WORDS = {"face_swap": "face swap / blending artefacts", "generated": "fully
 def kinds_phrase(det) -> str:
     """What the detector's networks look for: "face swap / blending artefacts; fully generated faces"."""
     kinds = [m.kind for m in getattr(det, "members", ())] or ["face_swap"]
-    return "; ".join(KIND_WORDS.get(k, render.kind_text(k)) for k in dict.fromkeys(kinds))
+    return "; ".join(render.kind_text(k, KIND_WORDS) for k in dict.fromkeys(kinds))
 
 
 def networks_table(det) -> list[str]:
@@ -264,7 +257,7 @@ def networks_table(det) -> list[str]:
     rows = [lead, "", "| Network | Finds | Band | Temperature | Source |", "|---|---|---|---|---|"]
     for m in members:
         b = m.band
-        rows.append(f"| {html.escape(m.name).replace('|', '/')} | {KIND_WORDS.get(m.kind, render.kind_text(m.kind))} "
+        rows.append(f"| {html.escape(m.name).replace('|', '/')} | {render.kind_text(m.kind, KIND_WORDS)} "
                     f"| {band_line(b.real_below, b.fake_from)} | {m.network.config.temperature:g} "
                     f"| `{m.model_id}` @ `{m.revision}` |")
     return rows
