@@ -55,11 +55,16 @@ def network_scores(says, labels, probs) -> tuple[NetworkScore, ...]:
                  for s, lab, p in zip(says, labels, probs))
 
 
-def combined(says, verdicts: list[Verdict]) -> tuple[str, str | None, tuple[NetworkScore, ...]]:
-    """(label, kind of fake, each network's score) of an image, frame or video from each network's verdict."""
-    labels, probs = [v.label for v in verdicts], [v.probability for v in verdicts]
+def combined(says, labels, probs) -> tuple[str, str | None, tuple[NetworkScore, ...]]:
+    """(label, kind of fake, each network's score) of a face, image, frame or video from each network's label and
+    probability."""
     label, kind = combine(labels, probs, [s.band for s in says], [s.kind for s in says])
     return label, kind, network_scores(says, labels, probs)
+
+
+def combined_verdicts(says, verdicts: list[Verdict]) -> tuple[str, str | None, tuple[NetworkScore, ...]]:
+    """combined() of each network's verdict of an image, frame or video."""
+    return combined(says, [v.label for v in verdicts], [v.probability for v in verdicts])
 
 
 def face_results(faces, boxes, says: list[Say], qualities, reasons) -> tuple[FaceResult, ...]:
@@ -68,10 +73,9 @@ def face_results(faces, boxes, says: list[Say], qualities, reasons) -> tuple[Fac
     out = []
     for i, (f, b, q, r) in enumerate(zip(faces, boxes, qualities, reasons)):
         probs = [float(s.probs[i]) for s in says]
-        labels = [face_label(p, r, s.band) for p, s in zip(probs, says)]
-        label, kind = combine(labels, probs, [s.band for s in says], [s.kind for s in says])
+        label, kind, scores = combined(says, [face_label(p, r, s.band) for p, s in zip(probs, says)], probs)
         out.append(FaceResult(tuple(int(v) for v in f.box), tuple(int(v) for v in b), f.score, probs[0], label,
-                              q.to_dict(), r, network_scores(says, labels, probs), kind))
+                              q.to_dict(), r, scores, kind))
     return tuple(out)
 
 
@@ -202,7 +206,7 @@ class Detector:
     def _image_result(self, rgb: np.ndarray, s: Scored, band: Band, **timings: float) -> ImageResult:
         says = self.says(band, s.probs, s.extra_probs)
         verdicts = [judge(x.probs, list(s.reasons), x.band) for x in says]
-        label, kind, scores = combined(says, verdicts)
+        label, kind, scores = combined_verdicts(says, verdicts)
         v = verdicts[0]
         return ImageResult(
             label=label, fake_probability=v.probability, threshold=band.fake_from,
@@ -294,7 +298,7 @@ class Detector:
             scan.run(stream, len(wanted), progress)
         probs, *extra = scan.classify()
         says = self.says(band, probs, extra)
-        frame_faces, per_net, frame_says = [], [[] for _ in says], []  # per_net[n][frame]: network n's verdict
+        frame_faces, per_net = [], [[] for _ in says]  # per_net[n][frame]: network n's verdict
         for faces, boxes, start, qualities, reasons in scan.per_frame:
             fs = [Say(x.name, x.kind, x.band, x.probs[start:start + len(faces)]) for x in says]
             frame_faces.append(face_results(faces, boxes, fs, qualities, reasons))
@@ -307,10 +311,10 @@ class Detector:
         p_blank = self.blank_probability() if with_face else None
         video_p, loo, blank = video.importance(video_frames(verdicts), aggregation, p_blank)
         vv = judge_video(verdicts, video_p, band)
-        video_verdicts = [vv] + [judge_video(vs, _aggregate(video_frames(vs), aggregation), x.band)
+        video_verdicts = [vv] + [judge_video(vs, video.frames_probability(video_frames(vs), aggregation), x.band)
                                  for vs, x in zip(per_net[1:], says[1:])]
-        label, kind, scores = combined(says, video_verdicts)
-        frames_said = [combined(says, [vs[f] for vs in per_net]) for f in range(len(verdicts))]
+        label, kind, scores = combined_verdicts(says, video_verdicts)
+        frames_said = [combined_verdicts(says, [vs[f] for vs in per_net]) for f in range(len(verdicts))]
         frame_results = tuple(
             FrameResult(index, ts, v.probability, ff, None if np.isnan(lo) else float(lo),
                         None if np.isnan(bl) else float(bl), preview=small, label=fl, reasons=v.reasons,
@@ -347,12 +351,6 @@ class Detector:
             return self.analyze_image(path, **{k: v for k, v in kw.items()
                                                if k in ("threshold", "whole_image", "real_below")})
         raise InputError(media.unsupported_reason(path))
-
-
-def _aggregate(frame_p: list[float | None], method: str) -> float | None:
-    """A further network's video probability: its frames' probabilities (None left out) aggregated."""
-    scored = [p for p in frame_p if p is not None]
-    return video.aggregate(np.asarray(scored), method) if scored else None
 
 
 # Crops are classified in chunks of this many as frames stream in (a multiple of the network's batch, so the

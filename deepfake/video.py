@@ -61,6 +61,13 @@ def blank_frame(p: np.ndarray, p_blank: float, method: str = "mean") -> np.ndarr
     return out
 
 
+def frames_probability(frame_p: list[float | None], method: str) -> float | None:
+    """Video probability of sampled frames whose probabilities are frame_p (None: a frame left out); None when
+    no frame is left. importance() gives the same with the frame importances."""
+    scored = [p for p in frame_p if p is not None]
+    return aggregate(np.asarray(scored, dtype=np.float64), method) if scored else None
+
+
 def importance(frame_p: list[float | None], method: str, p_blank: float | None):
     """(video probability or None, leave-one-out importance, blank-frame importance) of sampled frames whose
     probabilities are frame_p, None for a frame without a face: left out of the video score, NaN importance."""
