@@ -50,9 +50,7 @@ def write_two_network_detector(folder: Path, band=None, temperature: float = 0.7
     """A copy of the bundled detector with a second network, 'generated': the bundled weights at `temperature`
     (so its probability of a crop is known) with `band` (a deepfake.band.Band; None: the bundled band), in
     networks/generated. ref: the config's networks entry instead (e.g. one naming a Hub repo; then no folder)."""
-    from .paths import BUNDLED
-
-    shutil.copytree(BUNDLED, folder, ignore=shutil.ignore_patterns("networks"))
+    write_face_swap_only(folder)
     cfg = json.loads((folder / "config.json").read_text())
     cfg["deepfake"]["networks"] = [ref or {"name": "generated", "kind": "generated", "path": "networks/generated"}]
     (folder / "config.json").write_text(json.dumps(cfg))

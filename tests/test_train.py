@@ -92,6 +92,23 @@ def _write(path: Path, rgb: np.ndarray) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
 
+def test_a_reals_only_folder_keeps_its_real_split_and_drops_its_fakes(tmp_path):
+    """DIR#real: the folder is split with its fakes (so each real face lands where it lands for a model trained on
+    DIR), then its fakes are left out; another folder is untouched; the sources are recorded as reals-only."""
+    for name in ("a", "b"):
+        for label in ("real", "fake"):
+            for i in range(8):
+                _write(tmp_path / name / label / f"{label}_{i:02d}.png", _textured(seed=i, size=32))
+    plain = data.make_splits([tmp_path / "a", tmp_path / "b"], [], 0.25, 0)
+    only = data.make_splits([f"{tmp_path / 'a'}#real", tmp_path / "b"], [], 0.25, 0)
+    for split in data.SPLITS:
+        want = [it.path for it in plain[split] if not (it.source == "a" and it.label == 1)]
+        assert [it.path for it in only[split]] == want
+    assert sum(it.source == "a" and it.label == 1 for it in plain["train"]) > 0  # there were fakes to drop
+    assert data.reals_only_sources([f"{tmp_path / 'a'}#real", tmp_path / "b"]) == {"a"}
+    assert data.folder_of(f"{tmp_path / 'a'}#real") == tmp_path / "a" and data.source_of(tmp_path / "b") == "b"
+
+
 def test_dfdc_pairs_found_and_kept_on_one_side(tmp_path):
     folder = tmp_path / "dfdc_faces"
     rng = np.random.default_rng(1)

@@ -327,8 +327,8 @@ def make_splits(dirs, holdout_dirs, heldout_fraction: float, seed: int,
     out["train"] += [it for d in train_only_dirs for it in list_items(folder_of(d))]
     # A DIR#real folder is split with its fakes (so its groups fall as for every other model trained on it), then
     # its fakes are left out: reals of every source for a network that learns another kind of fake.
-    only_real = {source_name(folder_of(d)) for d in [*dirs, *holdout_dirs, *train_only_dirs] if reals_only(d)}
-    return {s: [it for it in v if not (it.source in only_real and it.label == 1)] for s, v in out.items()}
+    specs = [*dirs, *holdout_dirs, *train_only_dirs]
+    return {s: without_fakes_of_reals_only(v, specs) for s, v in out.items()}
 
 
 REALS_ONLY = "#real"
@@ -343,6 +343,22 @@ def folder_of(spec) -> Path:
     """The folder of a folder argument (DIR or DIR#real)."""
     text = str(spec)
     return Path(text[:-len(REALS_ONLY)] if reals_only(text) else text)
+
+
+def source_of(spec) -> str:
+    """The source name of a folder argument (DIR or DIR#real)."""
+    return source_name(folder_of(spec))
+
+
+def reals_only_sources(specs) -> set[str]:
+    """The sources that folder arguments name as DIR#real."""
+    return {source_of(d) for d in specs if reals_only(d)}
+
+
+def without_fakes_of_reals_only(items: list[Item], specs) -> list[Item]:
+    """items without the fakes of the sources that `specs` name as DIR#real."""
+    only_real = reals_only_sources(specs)
+    return [it for it in items if not (it.source in only_real and it.label == 1)]
 
 
 def validation_dataset(args, config, detector: FaceDetector) -> tuple[Dataset, dict]:

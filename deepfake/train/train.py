@@ -316,7 +316,7 @@ def _train_logged(opts: TrainOptions, splits: dict, log_dir: Path, fh, t_start: 
     if fd.warning:
         _log(f"WARNING: {fd.warning}", fh)
     recipe = CropRecipe(opts.margin, opts.size)
-    heldout_sources = {data.source_name(data.folder_of(d)) for d in opts.holdout_dirs}
+    heldout_sources = {data.source_of(d) for d in opts.holdout_dirs}
     # Cross-source = held out of training entirely: a held-out folder of a source that also trains (ciplab/val
     # beside ciplab/train) is in-source.
     cross_sources = heldout_sources - {it.source for it in splits["train"]}
@@ -450,10 +450,9 @@ def save_model(net, opts: TrainOptions, pcfg: dict, threshold: float, summary: d
                          "val_frames_per_video": opts.val_frames,
                          "train_fraction": opts.train_fraction,
                          "train_sources": sorted(stats),
-                         "train_only_sources": sorted({data.source_name(data.folder_of(d)) for d in opts.train_only_dirs}),
-                         "reals_only_sources": sorted({data.source_name(data.folder_of(d)) for d in
-                                                       [*opts.dirs, *opts.holdout_dirs, *opts.train_only_dirs]
-                                                       if data.reals_only(d)}),
+                         "train_only_sources": sorted({data.source_of(d) for d in opts.train_only_dirs}),
+                         "reals_only_sources": sorted(data.reals_only_sources(
+                             [*opts.dirs, *opts.holdout_dirs, *opts.train_only_dirs])),
                          "rule": "by identity group (DFDC pair, FF++ original, person, file); held-out groups "
                                  "alternate val (checkpoint, threshold) / test (reported numbers)"},
                "training": {"init": summary["init"], "epochs_run": len(summary["history"]),
