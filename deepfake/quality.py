@@ -126,9 +126,8 @@ class QualityGates:
         return cls(**values)
 
 
-# Measured on the bundled model's validation split (deepfake/train/gates.py, 1754 clean faces plus degraded copies;
-# docs/gates/README.md has the tables and the command): the bin edges where the within-source ROC AUC falls under
-# 0.65. Side: still 0.67 at 26 px, so 24 is the end of the range measured. Sharpness: under 30 (a 3 px blur of
-# the crop) the AUC is 0.60. Brightness: under 10 it is 0.64. Yaw: above 0.6 (about 31 degrees) it is 0.65 or
-# fewer than 20 faces of a class were there to rate it.
-DEFAULT_GATES = QualityGates(min_side_px=24.0, min_sharpness=30.0, min_brightness=10.0, max_yaw=0.6)
+# Measured for the bundled face-swap network (lite2 at 260 px) on its validation split (deepfake/train/gates.py,
+# 1754 clean faces plus degraded copies; docs/gates/README.md has the tables and the command): the bin edges where
+# the within-source ROC AUC first falls under 0.65. Side: 0.64 in [28, 32) px. Sharpness: 0.64 in [40, 60) (a 2-3 px
+# blur of the crop). Brightness: 0.63 in [15, 20). Yaw: above 0.6 (about 31 degrees) it is 0.60.
+DEFAULT_GATES = QualityGates(min_side_px=32.0, min_sharpness=60.0, min_brightness=20.0, max_yaw=0.6)

@@ -10,6 +10,7 @@ from deepfake.detector import Detector
 from deepfake.crop import CropRecipe
 from deepfake.faces import Face, FaceDetector, haar_detector
 from deepfake.model import DetectorConfig, Network
+from deepfake.quality import QualityGates
 
 SIZE = 64
 
@@ -50,10 +51,15 @@ class TextureNet(nn.Module):
         return torch.stack([torch.zeros_like(fake), fake], dim=1)
 
 
+# Fixed gates, so that toy tests do not follow the bundled network's measured DEFAULT_GATES (its 60-sharpness
+# gate fails the smooth 64 px toy crops); tests of the gates set their own.
+TOY_GATES = QualityGates(min_side_px=24.0, min_sharpness=30.0, min_brightness=10.0, max_yaw=0.6)
+
+
 def toy_network(region=None, size=SIZE, flip: bool = False, margin: float = 1.3) -> Network:
     cfg = DetectorConfig(architecture="toy", num_classes=2, pretrained_cfg={}, label_names=("real", "fake"),
                          fake_index=1, threshold=0.5, crop=CropRecipe(margin, size), cam_layer="mix",
-                         test_time_flip=flip)
+                         test_time_flip=flip, gates=TOY_GATES)
     data_config = {"input_size": (3, size, size), "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5),
                    "crop_pct": 1.0, "interpolation": "bilinear"}
     return Network(cfg, TextureNet(region, size).eval(), torch.device("cpu"), data_config)

@@ -34,7 +34,7 @@ USEFUL_AUC = 0.65
 MIN_PER_CLASS = 20
 # Degradations. Downscale: the image is shrunk so the face's side is this many pixels (inside the side bins
 # below) and cropped from there, as inference would. Blur: Gaussian sigma in pixels of the network's crop
-# (224 px, the face about 172 px of it). Dark: v' = 255 s (v/255)^g for each (s, g): under-exposure.
+# (e.g. 260 px, the face about 200 px of it). Dark: v' = 255 s (v/255)^g for each (s, g): under-exposure.
 DOWNSCALE_SIDES = (26, 30, 36, 44, 56, 72, 90)
 BLUR_SIGMAS = (1.0, 2.0, 3.0, 4.0, 5.0, 6.5)
 DARKEN = ((0.6, 1.2), (0.4, 1.4), (0.25, 1.6), (0.15, 1.8), (0.11, 1.9), (0.08, 2.0))
@@ -332,7 +332,7 @@ def write_report(result: dict, out: Path) -> None:
         lines.append(f"| {r['family']} | {r['level']:g} | {r['n']} | {_fmt(r['auc'])} | {md.get('side_px', '-')} | "
                      f"{md.get('sharpness', '-')} | {md.get('brightness', '-')} |")
     lines += ["", "Levels: small = the face's side in px after downscaling; blur = Gaussian sigma in px of the "
-              "224 px crop; dark = the luma scale s (gamma g in gates.json).", ""]
+              f"{result.get('crop_size', 224)} px crop; dark = the luma scale s (gamma g in gates.json).", ""]
     (out / "README.md").write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -384,12 +384,14 @@ def run_gates(args) -> int:
         "face_copies": int(len(rows["score"])),
         "degradations": ("each face of a degraded item is also scored downscaled so its side is "
                          f"{', '.join(map(str, DOWNSCALE_SIDES))} px (sizes below its own only), Gaussian-blurred "
-                         f"with sigma {', '.join(f'{s:g}' for s in BLUR_SIGMAS)} px of the 224 px crop, and darkened "
+                         f"with sigma {', '.join(f'{s:g}' for s in BLUR_SIGMAS)} px of the "
+                         f"{det.config.crop.size} px crop, and darkened "
                          "to v' = 255 s (v/255)^g with (s, g) = " + ", ".join(f"({s}, {g})" for s, g in DARKEN) + "."),
         "darken": [list(sg) for sg in DARKEN],
         "clean_auc": source_auc(rows),
         "measures": measures,
         "levels": level_table(rows),
+        "crop_size": det.config.crop.size,
         "threads": int(args.threads),
         "seconds": round(time.time() - t0, 1),
     }
