@@ -464,6 +464,11 @@ def test_cached_examples_are_kept_per_model(det, other_det, monkeypatch, tmp_pat
     assert len(set(folders)) == 3 and all(f.parent == tmp_path / "cache" for f in folders), folders
     assert folders == [layout.example_cache_dir(d) for d in (det, other_det, same_name)]
     assert layout.example_cache_dir(dataclasses.replace(det, folder=None)) is None  # no digest: not cached
+    # The gates in force are part of the key: measured defaults that change in code change the folder.
+    from deepfake.quality import QualityGates
+    config = dataclasses.replace(det.network.config, gates=QualityGates(1.0, 2.0, 3.0, 4.0))
+    regated = dataclasses.replace(det, network=dataclasses.replace(det.network, config=config))
+    assert layout.example_cache_dir(regated) not in (None, layout.example_cache_dir(det))
 
 
 def test_request_files_live_in_a_private_folder_made_at_start():

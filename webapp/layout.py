@@ -78,8 +78,12 @@ def example_cache_dir(det) -> Path | None:
     if weights is None or not weights.is_file():
         return None
     fd = det.face_detector
-    key = json.dumps([det.model_id, det.revision, report.sha256_file(weights), det.config.raw, fd.name,
-                      str(fd.source), __version__], sort_keys=True, default=str)
+    # Every network's weights in the folder (further networks too), each network's id, revision and config, and
+    # the gates in force (the code's measured defaults apply where a config.json names none).
+    digests = [report.sha256_file(w) for w in sorted(Path(det.folder).rglob("model.safetensors"))]
+    nets = [[m.model_id, m.revision, m.network.config.raw, m.network.config.gates.to_dict()] for m in det.members]
+    key = json.dumps([det.model_id, det.revision, digests, nets, fd.name, str(fd.source), __version__],
+                     sort_keys=True, default=str)
     base = Path(os.environ.get("GRADIO_EXAMPLES_CACHE") or ROOT / ".gradio" / "cached_examples")
     name = re.sub(r"[^\w.-]+", "_", f"{det.model_id}-{fd.name}")[:80]
     return base / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
