@@ -77,10 +77,20 @@ def measure(face: Face, crop: np.ndarray) -> FaceQuality:
     scores (deepfake.crop.crop_face)."""
     region = _central_grey(crop).astype(np.float64)
     mean = float(region.mean())
+    return FaceQuality(side_px=float(face.side), sharpness=round(_sharpness(region, mean), 2),
+                       brightness=round(mean, 2), yaw=yaw_of(face.landmarks))
+
+
+def _sharpness(region: np.ndarray, mean: float) -> float:
     # A black region (mean under one grey level) shows nothing to judge: sharpness 0.
-    sharp = float(cv2.Laplacian(region * (MEAN_REF / mean), cv2.CV_64F).var()) if mean >= 1.0 else 0.0
-    return FaceQuality(side_px=float(face.side), sharpness=round(sharp, 2), brightness=round(mean, 2),
-                       yaw=yaw_of(face.landmarks))
+    return float(cv2.Laplacian(region * (MEAN_REF / mean), cv2.CV_64F).var()) if mean >= 1.0 else 0.0
+
+
+def sharpness(crop: np.ndarray) -> float:
+    """The `blurred` gate's measure of one face crop: variance of the Laplacian of its grey central region
+    (exposure-normalised), unrounded."""
+    region = _central_grey(crop).astype(np.float64)
+    return _sharpness(region, float(region.mean()))
 
 
 def measure_all(faces, crops) -> list[FaceQuality]:

@@ -285,6 +285,24 @@ def test_pairs_share_one_augmentation_and_labelled_fakes_meet_their_real():
         assert r == f - 3
 
 
+def test_sharpness_matching_blurs_the_sharper_member_to_the_other(astronaut):
+    """--match-sharpness: the sharper crop of a labelled pair is blurred until the `blurred` gate's measure agrees
+    with its partner's (within 5 %); the blurrier one is passed through untouched, whichever side it is on."""
+    from deepfake.quality import sharpness
+    from deepfake.train.train import match_sharpness
+
+    sharp = cv2.resize(astronaut[:300, 100:400], (224, 224), interpolation=cv2.INTER_AREA)
+    soft = cv2.GaussianBlur(sharp, (0, 0), 1.3)
+    assert sharpness(sharp) > 2 * sharpness(soft)
+    for real, fake in ((sharp, soft), (soft, sharp)):
+        a, b = match_sharpness(real, fake)
+        kept = b if real is sharp else a
+        assert kept is soft
+        assert sharpness(a) == pytest.approx(sharpness(b), rel=0.05)
+    a, b = match_sharpness(soft, soft.copy())  # equal sharpness: nothing to blur
+    np.testing.assert_array_equal(a, soft) and np.testing.assert_array_equal(b, soft)
+
+
 def test_validation_scores_videos_by_their_frame_mean_and_splits_cross_source():
     from deepfake.train.train import item_scores, validation_aucs
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import quality
 from ..crop import CropRecipe
 from ..faces import load_face_detector
 from ..files import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE
@@ -49,6 +50,10 @@ class TrainOptions:
     # Share of labelled-fake pairs whose real is a real face of any source instead of the fake's own group or
     # source: reals of sources without such fakes (DIR#real folders) then take part.
     any_real_share: float = 0.0
+    # Share of labelled (real, fake) pairs whose sharper member is blurred to the other's sharpness (the `blurred`
+    # gate's measure): DFDC and FaceForensics++ fakes are about 30 % blurrier than their reals, so without it
+    # blur alone separates them and low-quality real faces come to look fake.
+    match_sharpness: float = 0.0
     kind: str = "face_swap"  # the kind of fake the network learns to find (config.json deepfake.kind and name)
     heldout_fraction: float = 0.25
     frames: int = 32  # frames sampled per training video
@@ -100,6 +105,28 @@ def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.7:
         img = _jpeg(np.ascontiguousarray(img), int(rng.integers(40, 101)))
     return np.ascontiguousarray(img)
+
+
+def blur_to_sharpness(img: np.ndarray, target: float, steps: int = 7) -> np.ndarray:
+    """img Gaussian-blurred so that its sharpness (quality.sharpness) is about target (bisection on sigma in
+    (0, 4] px; sharpness falls as sigma grows); img itself when it is not sharper than target."""
+    if quality.sharpness(img) <= target:
+        return img
+    lo, hi, best = 0.0, 4.0, img
+    for _ in range(steps):
+        sigma = (lo + hi) / 2
+        out = cv2.GaussianBlur(img, (0, 0), sigma)
+        if quality.sharpness(out) > target:
+            lo = sigma
+        else:
+            hi, best = sigma, out
+    return best if best is not img else cv2.GaussianBlur(img, (0, 0), hi)
+
+
+def match_sharpness(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) with the sharper of the two blurred to the other's sharpness, so that blur does not tell them apart."""
+    sa, sb = quality.sharpness(a), quality.sharpness(b)
+    return (blur_to_sharpness(a, sb), b) if sa > sb else (a, blur_to_sharpness(b, sa))
 
 
 def _validation_config(size: int, mean, std, flip: bool = False) -> DetectorConfig:
@@ -173,7 +200,10 @@ class Sampler:
             i = self._pick(0)
             return ds.crops[i], self_blend(ds.crops[i], self.geometry(i), rng)[0]
         f = self._pick(1)
-        return ds.crops[self._real_partner(f)], ds.crops[f]
+        real, fake = ds.crops[self._real_partner(f)], ds.crops[f]
+        if self.opts.match_sharpness and rng.random() < self.opts.match_sharpness:
+            real, fake = match_sharpness(real, fake)
+        return real, fake
 
     def batch(self) -> tuple[np.ndarray, np.ndarray]:
         imgs, labels = [], []
@@ -440,6 +470,8 @@ def save_model(net, opts: TrainOptions, pcfg: dict, threshold: float, summary: d
     data_text = "; ".join(f"{s}: {v['real']} real / {v['fake']} fake items" for s, v in stats.items())
     if opts.sbi_ratio > 0:
         data_text += f"; plus self-blended fakes (sbi_ratio {opts.sbi_ratio})"
+    if opts.match_sharpness > 0:
+        data_text += f"; sharpness-matched labelled pairs (match_sharpness {opts.match_sharpness})"
     cfg = make_config_dict(
         opts.arch, pcfg, threshold=threshold, crop=CropRecipe(opts.margin, opts.size),
         cam_layer=net.feature_info[-1]["module"], threshold_rule=threshold_rule(opts.max_fpr), data=data_text,
