@@ -341,8 +341,9 @@ def run_evaluate(args) -> int:
     args.seed, args.heldout_fraction = data.model_split(det.config.raw, args.seed, args.heldout_fraction)
     threshold = det.threshold if args.threshold is None else float(args.threshold)
     if args.subset == "all":
-        items = [it for d in list(args.dirs) + list(args.holdout) for it in data.list_items(data.folder_of(d))
-                 if not (data.reals_only(d) and it.label == 1)]
+        specs = [*args.dirs, *args.holdout]  # make_splits' DIR#real rule: that source's fakes are left out
+        items = data.without_fakes_of_reals_only(
+            [it for d in specs for it in data.list_items(data.folder_of(d))], specs)
     else:
         items = data.make_splits(args.dirs, args.holdout, args.heldout_fraction, args.seed)[args.subset]
     items = _select(items, args.max_items)
