@@ -300,7 +300,8 @@ def test_sharpness_matching_blurs_the_sharper_member_to_the_other(astronaut):
         assert kept is soft
         assert sharpness(a) == pytest.approx(sharpness(b), rel=0.05)
     a, b = match_sharpness(soft, soft.copy())  # equal sharpness: nothing to blur
-    np.testing.assert_array_equal(a, soft) and np.testing.assert_array_equal(b, soft)
+    np.testing.assert_array_equal(a, soft)
+    np.testing.assert_array_equal(b, soft)
 
 
 def test_validation_scores_videos_by_their_frame_mean_and_splits_cross_source():

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from deepfake import __version__, explain, media, render, report
+from deepfake.files import WEIGHTS_FILE
 
 from . import files, gradio_compat, handlers as h, settings
 from .settings import (BUSY_MESSAGE, EXAMPLES, GRID_DEFAULT, HEAVY_CONCURRENCY, IMAGE_TYPES, LIGHT_CONCURRENCY,
@@ -74,13 +75,13 @@ def example_cache_dir(det) -> Path | None:
     """This detector's own folder of cached example outputs, keyed by everything an output depends on: model
     id, revision, digests of its weights and config, face detector, package version. So no other model's
     cached verdicts are ever served. None (examples not cached) when there are no weights to digest."""
-    weights = Path(det.folder) / "model.safetensors" if det.folder else None
+    weights = Path(det.folder) / WEIGHTS_FILE if det.folder else None
     if weights is None or not weights.is_file():
         return None
     fd = det.face_detector
     # Every network's weights in the folder (further networks too), each network's id, revision and config, and
     # the gates in force (the code's measured defaults apply where a config.json names none).
-    digests = [report.sha256_file(w) for w in sorted(Path(det.folder).rglob("model.safetensors"))]
+    digests = [report.sha256_file(w) for w in sorted(Path(det.folder).rglob(WEIGHTS_FILE))]
     nets = [[m.model_id, m.revision, m.network.config.raw, m.network.config.gates.to_dict()] for m in det.members]
     key = json.dumps([det.model_id, det.revision, digests, nets, fd.name, str(fd.source), __version__],
                      sort_keys=True, default=str)
