@@ -107,10 +107,11 @@ def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
-def blur_to_sharpness(img: np.ndarray, target: float, steps: int = 7) -> np.ndarray:
+def blur_to_sharpness(img: np.ndarray, target: float, steps: int = 7, current: float | None = None) -> np.ndarray:
     """img Gaussian-blurred so that its sharpness (quality.sharpness) is about target (bisection on sigma in
-    (0, 4] px; sharpness falls as sigma grows); img itself when it is not sharper than target."""
-    if quality.sharpness(img) <= target:
+    (0, 4] px; sharpness falls as sigma grows); img itself when it is not sharper than target. current: img's
+    sharpness where the caller has measured it already."""
+    if (quality.sharpness(img) if current is None else current) <= target:
         return img
     lo, hi, best = 0.0, 4.0, img
     for _ in range(steps):
@@ -126,7 +127,7 @@ def blur_to_sharpness(img: np.ndarray, target: float, steps: int = 7) -> np.ndar
 def match_sharpness(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(a, b) with the sharper of the two blurred to the other's sharpness, so that blur does not tell them apart."""
     sa, sb = quality.sharpness(a), quality.sharpness(b)
-    return (blur_to_sharpness(a, sb), b) if sa > sb else (a, blur_to_sharpness(b, sa))
+    return (blur_to_sharpness(a, sb, current=sa), b) if sa > sb else (a, blur_to_sharpness(b, sa, current=sb))
 
 
 def _validation_config(size: int, mean, std, flip: bool = False) -> DetectorConfig:
