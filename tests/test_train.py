@@ -517,6 +517,17 @@ def test_train_command_saves_the_validated_weights(tmp_path, shared_data, yunet_
     assert cfg["deepfake"]["test_time_flip"] is True
     np.testing.assert_allclose(Network.from_folder(out, backend="torch").predict(ds.crops), flipped, atol=1e-6)
 
+    # --init-seed reseeds initialisation, sampling and augmentation only: same split, other weights
+    assert cfg["deepfake"]["training"]["init_seed"] == 0
+    out2, log2 = tmp_path / "model2", tmp_path / "log2"
+    assert _run("train", src, "--holdout", held, "--out", out2, "--epochs", 2, "--samples-per-epoch", 32,
+                "--threads", 1, "--cache", cache, "--log-dir", log2, "--face-detector", yunet_onnx,
+                "--init-seed", 5) == 0
+    assert json.loads((log2 / "split.json").read_text()) == split
+    cfg2 = json.loads((out2 / "config.json").read_text())["deepfake"]
+    assert cfg2["training"]["init_seed"] == 5 and cfg2["split"]["seed"] == 0
+    assert np.abs(Network.from_folder(out2, backend="torch").predict(ds.crops) - scores).max() > 1e-3
+
 
 @needs_model
 def test_model_card_numbers_are_reproduced_by_evaluate(tmp_path, shared_data, yunet_onnx):

@@ -38,6 +38,8 @@ def register(subparsers) -> None:
     t.add_argument("--minutes", type=float, default=55.0,
                    help="safety cap: stop the training loop after this many minutes; the LR schedule follows "
                         "steps, not time (default 55)")
+    t.add_argument("--init-seed", type=int, default=None,
+                   help="seed of initialisation, sampling and augmentation (default: --seed); the split keeps --seed")
     t.add_argument("--ema-decay", type=float, default=0.999,
                    help="decay of the weight average that is validated and saved (default 0.999; 0 disables)")
     t.add_argument("--sbi-ratio", type=float, default=0.6,
@@ -136,7 +138,7 @@ def cmd_train(args) -> int:
                         any_real_share=args.any_real_share, kind=args.kind, match_sharpness=args.match_sharpness,
                         heldout_fraction=args.heldout_fraction, frames=args.frames,
                         val_frames=args.val_frames, train_fraction=args.train_fraction,
-                        seed=args.seed, cache=args.cache, face_detector=args.face_detector,
+                        seed=args.seed, init_seed=args.init_seed, cache=args.cache, face_detector=args.face_detector,
                         threads=args.threads, freeze_stages=args.freeze_stages, log_dir=args.log_dir,
                         max_fpr=args.max_fpr if args.max_fpr > 0 else None, test_time_flip=args.test_time_flip)
     train(opts)  # a missing folder fails in its first step, data.make_splits
