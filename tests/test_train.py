@@ -528,6 +528,16 @@ def test_train_command_saves_the_validated_weights(tmp_path, shared_data, yunet_
     assert cfg2["training"]["init_seed"] == 5 and cfg2["split"]["seed"] == 0
     assert np.abs(Network.from_folder(out2, backend="torch").predict(ds.crops) - scores).max() > 1e-3
 
+    # ciplab's fakes train, so ciplab/val is in-source; with self-blends only no fake trains and it is cross-source
+    assert cfg2["split"]["fake_train_sources"] == ["ciplab"] and summary["val_cross_source"] == {}
+    out3, log3 = tmp_path / "model3", tmp_path / "log3"
+    assert _run("train", src, "--holdout", held, "--out", out3, "--epochs", 1, "--samples-per-epoch", 16,
+                "--threads", 1, "--cache", cache, "--log-dir", log3, "--face-detector", yunet_onnx,
+                "--sbi-ratio", 1) == 0
+    summary3 = json.loads((log3 / "summary.json").read_text())
+    assert set(summary3["val_cross_source"]) == {"ciplab"} and summary3["val_in_source"] == {}
+    assert json.loads((out3 / "config.json").read_text())["deepfake"]["split"]["fake_train_sources"] == []
+
 
 @needs_model
 def test_model_card_numbers_are_reproduced_by_evaluate(tmp_path, shared_data, yunet_onnx):
@@ -630,6 +640,8 @@ def test_trained_sources_come_from_the_split_or_the_data_summary():
                  "fakes (sbi_ratio 0.6)")
     assert trained_sources({"deepfake": {"data": data_text}}) == {"ciplab", "dfdc_faces"}
     assert trained_sources({"deepfake": {}}) is None
+    # self-blends only: sources trained, none of their fakes; every source is cross-source
+    assert trained_sources({"deepfake": {"split": {"train_sources": ["a"], "fake_train_sources": []}}}) == set()
 
 
 def test_lr_schedule_warms_up_then_follows_a_cosine_over_steps():

@@ -223,9 +223,12 @@ _DATA_SOURCE = re.compile(r"(\w+): \d+ real / \d+ fake items")
 
 
 def trained_sources(config_raw: dict) -> set[str] | None:
-    """Sources a detector was trained on: recorded by training (split.train_sources), else read from the
-    config's data summary ("ciplab: 634 real / 590 fake items; ..."); None when neither says."""
+    """Sources whose fakes a detector was trained on, the complement of cross-source: recorded by training
+    (split.fake_train_sources; none for self-blends only), else every training source (split.train_sources, or
+    the config's data summary "ciplab: 634 real / 590 fake items; ..."); None when nothing says."""
     cfg = config_raw.get("deepfake", {})
+    if cfg.get("split", {}).get("fake_train_sources") is not None:
+        return set(cfg["split"]["fake_train_sources"])
     if cfg.get("split", {}).get("train_sources") is not None:
         return set(cfg["split"]["train_sources"])
     found = set(_DATA_SOURCE.findall(str(cfg.get("data", ""))))

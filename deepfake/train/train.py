@@ -355,9 +355,10 @@ def _train_logged(opts: TrainOptions, splits: dict, log_dir: Path, fh, t_start: 
         _log(f"WARNING: {fd.warning}", fh)
     recipe = CropRecipe(opts.margin, opts.size)
     heldout_sources = {data.source_of(d) for d in opts.holdout_dirs}
-    # Cross-source = held out of training entirely: a held-out folder of a source that also trains (ciplab/val
-    # beside ciplab/train) is in-source.
-    cross_sources = heldout_sources - {it.source for it in splits["train"]}
+    # Cross-source = no fake of the source trains: a held-out folder of a source that also trains (ciplab/val
+    # beside ciplab/train) is in-source; with self-blends only, every source's manipulations are unseen.
+    cross_sources = ({it.source for it in splits["val"]} | heldout_sources) - fake_train_sources(
+        splits["train"], opts.sbi_ratio)
     (log_dir / "split.json").write_text(json.dumps(
         {s: [[str(it.path), it.label, it.source, it.group] for it in v] for s, v in splits.items()}, indent=0))
     _log(f"items: " + ", ".join(f"{s} {len(v)}" for s, v in splits.items()), fh)
@@ -469,6 +470,11 @@ def learning_curve_of(history: list[dict]) -> list[dict]:
              "cross_source": r(h.get("val_cross_source_mean"))} for h in history]
 
 
+def fake_train_sources(items, sbi_ratio: float) -> set[str]:
+    """Sources whose labelled fakes the sampler draws: none when every pair is self-blended (sbi_ratio 1)."""
+    return set() if sbi_ratio >= 1 else {it.source for it in items if it.label == 1}
+
+
 def save_model(net, opts: TrainOptions, pcfg: dict, threshold: float, summary: dict, heldout_sources) -> None:
     from safetensors.torch import save_file
 
@@ -490,6 +496,8 @@ def save_model(net, opts: TrainOptions, pcfg: dict, threshold: float, summary: d
                          "val_frames_per_video": opts.val_frames,
                          "train_fraction": opts.train_fraction,
                          "train_sources": sorted(stats),
+                         "fake_train_sources": sorted(s for s, v in stats.items()
+                                                      if v["fake"] and opts.sbi_ratio < 1),
                          "train_only_sources": sorted({data.source_of(d) for d in opts.train_only_dirs}),
                          "reals_only_sources": sorted(data.reals_only_sources(
                              [*opts.dirs, *opts.holdout_dirs, *opts.train_only_dirs])),
