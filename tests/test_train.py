@@ -321,6 +321,15 @@ def test_validation_scores_videos_by_their_frame_mean_and_splits_cross_source():
     assert v["in_source"] == {"seen": 1.0} and v["cross_source"] == {"unseen": pytest.approx(0.25)}
     assert v["select"] == pytest.approx(0.25)  # checkpoints are chosen on the unseen source
     assert validation_aucs(ds, scores, set())["select"] == pytest.approx(0.625)
+    # a source with 5 items of each class chooses alone; the one with a single real video no longer counts
+    big = [data.Item(Path(f"{i}.png"), i % 2, "big", str(10 + i), "image") for i in range(10)]
+    ds2 = data.Dataset(np.zeros((19, 2, 2, 3), np.uint8), np.zeros((19, 5, 2)), np.zeros((19, 4)),
+                       np.concatenate([ds.labels, [it.label for it in big]]),
+                       np.concatenate([item_index, np.arange(5, 15)]), items + big)
+    big_scores = np.array([0.1, 0.8, 0.2, 0.7, 0.3, 0.6, 0.9, 0.4, 0.5, 0.55])  # 19 of 25 pairs ranked right
+    v2 = validation_aucs(ds2, np.concatenate([scores, big_scores]), {"unseen", "big"})
+    assert v2["cross_source"] == {"big": pytest.approx(0.76), "unseen": pytest.approx(0.25)}
+    assert v2["select"] == pytest.approx(0.76) and v2["select_sources"] == ["big"]
 
 
 def test_training_log_is_closed_when_training_fails(tmp_path, monkeypatch):

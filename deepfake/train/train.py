@@ -253,19 +253,24 @@ def item_scores(ds: data.Dataset, scores: np.ndarray) -> tuple[np.ndarray, np.nd
     return labels, means, sources
 
 
-def validation_aucs(ds: data.Dataset, scores: np.ndarray, cross_sources) -> dict:
-    """Item-level AUC per validation source, split into sources seen in training (in_source) and sources
-    held out of training entirely (cross_source), with the mean of each; 'select' is the number checkpoints
-    are chosen by: the cross-source mean when there are such sources, else the in-source mean."""
-    aucs = per_source_auc(*item_scores(ds, scores))
+def validation_aucs(ds: data.Dataset, scores: np.ndarray, cross_sources, min_per_class: int = 5) -> dict:
+    """Item-level AUC per validation source, split into sources none of whose fakes trained (cross_source) and
+    the others (in_source), with the mean of each; 'select' is the number checkpoints are chosen by: the mean
+    over the cross-source sources when there are such sources, else over the in-source ones, leaving out sources
+    with fewer than min_per_class items of a class (one validation pair's AUC is 0 or 1) unless none has more."""
+    labels, item_score, sources = item_scores(ds, scores)
+    aucs = per_source_auc(labels, item_score, sources)
     cross = {k: v for k, v in aucs.items() if k in set(cross_sources)}
     inside = {k: v for k, v in aucs.items() if k not in cross}
+    pool = cross or inside
+    fewest = {k: min(np.sum((sources == k) & (labels == c)) for c in (0, 1)) for k in pool}
+    ranked = {k: v for k, v in pool.items() if fewest[k] >= min_per_class} or pool
 
     def mean(d):
         return float(np.mean(list(d.values()))) if d else float("nan")
 
     return {"all": aucs, "in_source": inside, "cross_source": cross, "in_source_mean": mean(inside),
-            "cross_source_mean": mean(cross), "select": mean(cross) if cross else mean(inside)}
+            "cross_source_mean": mean(cross), "select": mean(ranked), "select_sources": sorted(ranked)}
 
 
 def threshold_rule(max_fpr: float | None) -> str:
@@ -434,7 +439,8 @@ def _train_logged(opts: TrainOptions, splits: dict, log_dir: Path, fh, t_start: 
         loss_text = "-" if rec["loss"] is None else f"{rec['loss']:.4f}"
         _log(f"epoch {epoch}: loss {loss_text}  {rec['img_per_s']} img/s  val AUC cross-source mean "
              f"{v['cross_source_mean']:.4f} in-source mean {v['in_source_mean']:.4f}  "
-             + " ".join(f"{k} {a:.3f}" for k, a in v["all"].items()) + f"  ({rec['elapsed_min']} min)", fh)
+             + " ".join(f"{k} {a:.3f}" for k, a in v["all"].items())
+             + f"  choice {mean_auc:.4f} on {'+'.join(v['select_sources'])}  ({rec['elapsed_min']} min)", fh)
         if best is None or mean_auc > best["val_auc_mean"]:
             best = {"epoch": epoch, "val_auc_mean": mean_auc, "val_auc": v["all"], "scores": scores,
                     "val_in_source": v["in_source"], "val_cross_source": v["cross_source"],
