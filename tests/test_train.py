@@ -16,6 +16,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from deepfake.errors import InputError  # noqa: E402
 from deepfake.hub import BUNDLED_MODEL  # noqa: E402
 from deepfake.train import commands, data  # noqa: E402
 from deepfake.train.sbi import self_blend  # noqa: E402
@@ -195,6 +196,23 @@ def test_train_only_folders_never_reach_validation_or_test(tmp_path):
         f"{label}{i}.png" for label in ("real", "fake") for i in range(5))
     for split in ("val", "test"):
         assert with_extra[split] == without[split] and with_extra[split]
+
+
+def test_exclusion_list_leaves_listed_training_items_out_by_path_suffix(tmp_path):
+    items = [data.Item(Path(f"/x/shared/data/images/ffpp_faces/{lab}/{name}"), int(lab == "fake"), "ffpp_faces",
+                       name, "image") for lab, name in (("real", "a.jpg"), ("real", "b.jpg"), ("fake", "a.jpg"))]
+    listing = tmp_path / "list.txt"
+    listing.write_text("# crops of held-out people\n\nimages/ffpp_faces/real/a.jpg\n"
+                       "ffpp_faces\\fake\\a.jpg\nimages/ffpp_faces/real/missing.jpg\n  real/b.jpg  \n")
+    listed = data.read_exclusions(listing)
+    assert listed == ["images/ffpp_faces/real/a.jpg", "ffpp_faces/fake/a.jpg", "images/ffpp_faces/real/missing.jpg",
+                      "real/b.jpg"]
+    kept, matched = data.without_listed(items, listed)
+    assert kept == [] and matched == 3
+    kept, matched = data.without_listed(items, ["al/b.jpg", "a.jpg"])  # whole path components only
+    assert [str(it.path) for it in kept] == ["/x/shared/data/images/ffpp_faces/real/b.jpg"] and matched == 1
+    with pytest.raises(InputError, match="cannot be read"):
+        data.read_exclusions(tmp_path / "absent.txt")
 
 
 def test_subsampled_training_sets_keep_whole_groups_and_nest():
@@ -539,13 +557,21 @@ def test_train_command_saves_the_validated_weights(tmp_path, shared_data, yunet_
 
     # ciplab's fakes train, so ciplab/val is in-source; with self-blends only no fake trains and it is cross-source
     assert cfg2["split"]["fake_train_sources"] == ["ciplab"] and summary["val_cross_source"] == {}
-    out3, log3 = tmp_path / "model3", tmp_path / "log3"
+    # (and --exclude leaves a listed training file out of training only)
+    out3, log3, listing = tmp_path / "model3", tmp_path / "log3", tmp_path / "exclude.txt"
+    left_out = sorted(row[0] for row in split["train"] if row[1] == 0)[0]
+    listing.write_text("# one real training file\n" + "/".join(Path(left_out).parts[-3:]) + "\n")
     assert _run("train", src, "--holdout", held, "--out", out3, "--epochs", 1, "--samples-per-epoch", 16,
                 "--threads", 1, "--cache", cache, "--log-dir", log3, "--face-detector", yunet_onnx,
-                "--sbi-ratio", 1) == 0
+                "--sbi-ratio", 1, "--exclude", listing) == 0
     summary3 = json.loads((log3 / "summary.json").read_text())
     assert set(summary3["val_cross_source"]) == {"ciplab"} and summary3["val_in_source"] == {}
-    assert json.loads((out3 / "config.json").read_text())["deepfake"]["split"]["fake_train_sources"] == []
+    split3 = json.loads((out3 / "config.json").read_text())["deepfake"]["split"]
+    assert split3["fake_train_sources"] == []
+    assert split3["excluded"] == {"list": "exclude.txt", "lines": 1, "lines_matched": 1, "items": 1}
+    rows3 = json.loads((log3 / "split.json").read_text())
+    assert [r[0] for r in rows3["train"]] == [r[0] for r in split["train"] if r[0] != left_out]
+    assert rows3["val"] == split["val"] and rows3["test"] == split["test"]
 
 
 @needs_model

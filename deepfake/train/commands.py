@@ -32,6 +32,9 @@ def register(subparsers) -> None:
     t.add_argument("--train-fraction", type=float, default=1.0,
                    help="train on this share of the training identity groups (default 1; a learning curve "
                         "against training-set size); validation and test are unchanged")
+    t.add_argument("--exclude", type=Path, metavar="FILE",
+                   help="text file of training items to leave out, one path or its last parts per line "
+                        "(e.g. docs/data/ffpp_faces-heldout-people.txt: ffpp_faces crops of people in videos_ffpp)")
     t.add_argument("--out", type=Path, required=True, metavar="MODEL_DIR", help="detector folder to write")
     t.add_argument("--epochs", type=int, default=12, help="epochs (default 12)")
     t.add_argument("--samples-per-epoch", type=int, default=5500, help="training samples per epoch (default 5500)")
@@ -137,7 +140,7 @@ def cmd_train(args) -> int:
                         size=args.size, batch_size=args.batch_size, lr=args.lr, sbi_ratio=args.sbi_ratio,
                         any_real_share=args.any_real_share, kind=args.kind, match_sharpness=args.match_sharpness,
                         heldout_fraction=args.heldout_fraction, frames=args.frames,
-                        val_frames=args.val_frames, train_fraction=args.train_fraction,
+                        val_frames=args.val_frames, train_fraction=args.train_fraction, exclude=args.exclude,
                         seed=args.seed, init_seed=args.init_seed, cache=args.cache, face_detector=args.face_detector,
                         threads=args.threads, freeze_stages=args.freeze_stages, log_dir=args.log_dir,
                         max_fpr=args.max_fpr if args.max_fpr > 0 else None, test_time_flip=args.test_time_flip)

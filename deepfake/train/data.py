@@ -355,6 +355,26 @@ def reals_only_sources(specs) -> set[str]:
     return {source_of(d) for d in specs if reals_only(d)}
 
 
+def read_exclusions(path) -> list[str]:
+    """The lines of an exclusion list: one item path, or its last parts (images/ffpp_faces/real/x.jpg), per
+    line; blank lines and # comments skipped. A missing or unreadable file is an InputError."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"exclusion list {path}: cannot be read ({e.__class__.__name__}); expected a text file "
+                         "with one item path per line") from None
+    return [ln.strip().replace("\\", "/") for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def without_listed(items: list[Item], listed: list[str]) -> tuple[list[Item], int]:
+    """items without those whose path ends with a listed path (whole path components), and how many lines
+    matched an item: e.g. training-only crops that show people of the held-out videos."""
+    ends = {f"/{x.lstrip('/')}" for x in listed}
+    paths = [f"/{it.path.as_posix().lstrip('/')}" for it in items]
+    keep = [it for it, pth in zip(items, paths) if not pth.endswith(tuple(ends))]
+    return keep, sum(any(pth.endswith(e) for pth in paths) for e in ends)
+
+
 def without_fakes_of_reals_only(items: list[Item], specs) -> list[Item]:
     """items without the fakes of the sources that `specs` name as DIR#real."""
     only_real = reals_only_sources(specs)

@@ -62,6 +62,9 @@ class TrainOptions:
     # Seed of initialisation, sampling and augmentation only (default: seed): reruns on the same split measure
     # how much the validation numbers move with training noise alone.
     init_seed: int | None = None
+    # Text file of training items to leave out (data.read_exclusions), e.g. training-only crops that show people of
+    # the held-out videos; validation and test are unchanged.
+    exclude: Path | None = None
     cache: Path | None = data.DEFAULT_CACHE
     face_detector: str | None = None
     margin: float = 1.3
@@ -347,14 +350,22 @@ def train(opts: TrainOptions) -> dict:
     # bad folders fail here, before a log folder or a face detector exists
     splits = data.make_splits(opts.dirs, opts.holdout_dirs, opts.heldout_fraction, opts.seed, opts.train_only_dirs)
     splits["train"] = data.subsample_groups(splits["train"], opts.train_fraction, opts.seed)
+    listed = data.read_exclusions(opts.exclude) if opts.exclude else []
+    n_train = len(splits["train"])
+    splits["train"], matched = data.without_listed(splits["train"], listed)
+    excluded = {"list": Path(opts.exclude).name, "lines": len(listed), "lines_matched": matched,
+                "items": n_train - len(splits["train"])} if opts.exclude else None
     log_dir = Path(opts.log_dir or Path(__file__).resolve().parents[2] / "runs" / time.strftime("train-%Y%m%d-%H%M%S"))
     log_dir.mkdir(parents=True, exist_ok=True)
     with open(log_dir / "train.log", "a", encoding="utf-8") as fh:  # closed when training raises, too
-        return _train_logged(opts, splits, log_dir, fh, t_start, rng)
+        if excluded:
+            _log(f"left out {excluded['items']} training items listed in {opts.exclude} "
+                 f"({excluded['lines_matched']} of its {excluded['lines']} lines matched)", fh)
+        return _train_logged(opts, splits, log_dir, fh, t_start, rng, excluded)
 
 
 def _train_logged(opts: TrainOptions, splits: dict, log_dir: Path, fh, t_start: float,
-                  rng: np.random.Generator) -> dict:
+                  rng: np.random.Generator, excluded: dict | None = None) -> dict:
     fd = load_face_detector(data.face_detector_spec(opts.face_detector))
     if fd.warning:
         _log(f"WARNING: {fd.warning}", fh)
@@ -461,6 +472,7 @@ def _train_logged(opts: TrainOptions, splits: dict, log_dir: Path, fh, t_start: 
         "val_balanced_accuracy": bal_acc, "val_fpr": at["fpr"], "val_tpr": at["tpr"], "threshold": threshold, "minutes": round(minutes, 1),
         "history": history, "train_stats": train_stats, "val_stats": val_stats, "log_dir": str(log_dir),
     }
+    summary["excluded"] = excluded
     save_model(net, opts, pcfg, threshold, summary, heldout_sources)
     (log_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     _log(f"wrote {opts.out} in {minutes:.1f} min", fh)
@@ -501,6 +513,7 @@ def save_model(net, opts: TrainOptions, pcfg: dict, threshold: float, summary: d
                          "heldout_sources": sorted(heldout_sources), "frames_per_video": opts.frames,
                          "val_frames_per_video": opts.val_frames,
                          "train_fraction": opts.train_fraction,
+                         "excluded": summary.get("excluded"),
                          "train_sources": sorted(stats),
                          "fake_train_sources": sorted(s for s, v in stats.items()
                                                       if v["fake"] and opts.sbi_ratio < 1),
