@@ -369,9 +369,9 @@ def read_exclusions(path) -> list[str]:
 def without_listed(items: list[Item], listed: list[str]) -> tuple[list[Item], int]:
     """items without those whose path ends with a listed path (whole path components), and how many lines
     matched an item: e.g. training-only crops that show people of the held-out videos."""
-    ends = {f"/{x.lstrip('/')}" for x in listed}
+    ends = tuple({f"/{x.lstrip('/')}" for x in listed})
     paths = [f"/{it.path.as_posix().lstrip('/')}" for it in items]
-    keep = [it for it, pth in zip(items, paths) if not pth.endswith(tuple(ends))]
+    keep = [it for it, pth in zip(items, paths) if not pth.endswith(ends)]
     return keep, sum(any(pth.endswith(e) for pth in paths) for e in ends)
 
 

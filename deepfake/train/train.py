@@ -350,11 +350,13 @@ def train(opts: TrainOptions) -> dict:
     # bad folders fail here, before a log folder or a face detector exists
     splits = data.make_splits(opts.dirs, opts.holdout_dirs, opts.heldout_fraction, opts.seed, opts.train_only_dirs)
     splits["train"] = data.subsample_groups(splits["train"], opts.train_fraction, opts.seed)
-    listed = data.read_exclusions(opts.exclude) if opts.exclude else []
-    n_train = len(splits["train"])
-    splits["train"], matched = data.without_listed(splits["train"], listed)
-    excluded = {"list": Path(opts.exclude).name, "lines": len(listed), "lines_matched": matched,
-                "items": n_train - len(splits["train"])} if opts.exclude else None
+    excluded = None
+    if opts.exclude:
+        listed = data.read_exclusions(opts.exclude)
+        kept, matched = data.without_listed(splits["train"], listed)
+        excluded = {"list": Path(opts.exclude).name, "lines": len(listed), "lines_matched": matched,
+                    "items": len(splits["train"]) - len(kept)}
+        splits["train"] = kept
     log_dir = Path(opts.log_dir or Path(__file__).resolve().parents[2] / "runs" / time.strftime("train-%Y%m%d-%H%M%S"))
     log_dir.mkdir(parents=True, exist_ok=True)
     with open(log_dir / "train.log", "a", encoding="utf-8") as fh:  # closed when training raises, too
@@ -373,8 +375,8 @@ def _train_logged(opts: TrainOptions, splits: dict, log_dir: Path, fh, t_start: 
     heldout_sources = {data.source_of(d) for d in opts.holdout_dirs}
     # Cross-source = no fake of the source trains: a held-out folder of a source that also trains (ciplab/val
     # beside ciplab/train) is in-source; with self-blends only, every source's manipulations are unseen.
-    cross_sources = ({it.source for it in splits["val"]} | heldout_sources) - fake_train_sources(
-        splits["train"], opts.sbi_ratio)
+    fake_sources = fake_train_sources(splits["train"], opts.sbi_ratio)
+    cross_sources = ({it.source for it in splits["val"]} | heldout_sources) - fake_sources
     (log_dir / "split.json").write_text(json.dumps(
         {s: [[str(it.path), it.label, it.source, it.group] for it in v] for s, v in splits.items()}, indent=0))
     _log(f"items: " + ", ".join(f"{s} {len(v)}" for s, v in splits.items()), fh)
@@ -471,8 +473,8 @@ def _train_logged(opts: TrainOptions, splits: dict, log_dir: Path, fh, t_start: 
         "val_in_source": best["val_in_source"], "val_cross_source": best["val_cross_source"],
         "val_balanced_accuracy": bal_acc, "val_fpr": at["fpr"], "val_tpr": at["tpr"], "threshold": threshold, "minutes": round(minutes, 1),
         "history": history, "train_stats": train_stats, "val_stats": val_stats, "log_dir": str(log_dir),
+        "excluded": excluded, "fake_train_sources": sorted(fake_sources),
     }
-    summary["excluded"] = excluded
     save_model(net, opts, pcfg, threshold, summary, heldout_sources)
     (log_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     _log(f"wrote {opts.out} in {minutes:.1f} min", fh)
@@ -513,10 +515,9 @@ def save_model(net, opts: TrainOptions, pcfg: dict, threshold: float, summary: d
                          "heldout_sources": sorted(heldout_sources), "frames_per_video": opts.frames,
                          "val_frames_per_video": opts.val_frames,
                          "train_fraction": opts.train_fraction,
-                         "excluded": summary.get("excluded"),
+                         "excluded": summary["excluded"],
                          "train_sources": sorted(stats),
-                         "fake_train_sources": sorted(s for s, v in stats.items()
-                                                      if v["fake"] and opts.sbi_ratio < 1),
+                         "fake_train_sources": summary["fake_train_sources"],
                          "train_only_sources": sorted({data.source_of(d) for d in opts.train_only_dirs}),
                          "reals_only_sources": sorted(data.reals_only_sources(
                              [*opts.dirs, *opts.holdout_dirs, *opts.train_only_dirs])),
