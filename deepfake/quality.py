@@ -136,8 +136,9 @@ class QualityGates:
         return cls(**values)
 
 
-# Measured for the bundled face-swap network (lite2 at 260 px) on its validation split (deepfake/train/gates.py,
-# 1754 clean faces plus degraded copies; docs/gates/README.md has the tables and the command): the bin edges where
-# the within-source ROC AUC first falls under 0.65. Side: 0.64 in [28, 32) px. Sharpness: 0.64 in [40, 60) (a 2-3 px
-# blur of the crop). Brightness: 0.63 in [15, 20). Yaw: above 0.6 (about 31 degrees) it is 0.60.
-DEFAULT_GATES = QualityGates(min_side_px=32.0, min_sharpness=60.0, min_brightness=20.0, max_yaw=0.6)
+# Measured for the bundled face-swap network (lite2 at 260 px, weights e17fb1fdd694) on its validation split
+# (deepfake/train/gates.py, 1754 clean faces plus degraded copies; docs/gates/README.md has the tables and the
+# command): the bin edges where the within-source ROC AUC first falls under 0.65. Side: 0.63 in [24, 28) px.
+# Sharpness: 0.63 in [60, 80) (about a 2 px blur of the crop). Brightness: 0.6497 in [10, 15). Yaw: 0.63 above 0.6
+# (about 31 degrees).
+DEFAULT_GATES = QualityGates(min_side_px=28.0, min_sharpness=80.0, min_brightness=15.0, max_yaw=0.6)

@@ -561,6 +561,10 @@ def test_train_command_saves_the_validated_weights(tmp_path, shared_data, yunet_
     out3, log3, listing = tmp_path / "model3", tmp_path / "log3", tmp_path / "exclude.txt"
     left_out = sorted(row[0] for row in split["train"] if row[1] == 0)[0]
     listing.write_text("# one real training file\n" + "/".join(Path(left_out).parts[-3:]) + "\n")
+    # retraining a detector folder's own network keeps the further networks its config lists
+    further = [{"name": "generated", "kind": "generated", "path": "networks/generated", "repo": "o/n"}]
+    out3.mkdir()
+    (out3 / "config.json").write_text(json.dumps({"deepfake": {"threshold": 0.5, "networks": further}}))
     assert _run("train", src, "--holdout", held, "--out", out3, "--epochs", 1, "--samples-per-epoch", 16,
                 "--threads", 1, "--cache", cache, "--log-dir", log3, "--face-detector", yunet_onnx,
                 "--sbi-ratio", 1, "--exclude", listing) == 0
@@ -568,6 +572,7 @@ def test_train_command_saves_the_validated_weights(tmp_path, shared_data, yunet_
     assert set(summary3["val_cross_source"]) == {"ciplab"} and summary3["val_in_source"] == {}
     split3 = json.loads((out3 / "config.json").read_text())["deepfake"]["split"]
     assert split3["fake_train_sources"] == []
+    assert json.loads((out3 / "config.json").read_text())["deepfake"]["networks"] == further
     assert split3["excluded"] == {"list": "exclude.txt", "lines": 1, "lines_matched": 1, "items": 1}
     rows3 = json.loads((log3 / "split.json").read_text())
     assert [r[0] for r in rows3["train"]] == [r[0] for r in split["train"] if r[0] != left_out]

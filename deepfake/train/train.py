@@ -506,6 +506,7 @@ def save_model(net, opts: TrainOptions, pcfg: dict, threshold: float, summary: d
         data_text += f"; plus self-blended fakes (sbi_ratio {opts.sbi_ratio})"
     if opts.match_sharpness > 0:
         data_text += f"; sharpness-matched labelled pairs (match_sharpness {opts.match_sharpness})"
+    further = further_networks(out / CONFIG_FILE)
     cfg = make_config_dict(
         opts.arch, pcfg, threshold=threshold, crop=CropRecipe(opts.margin, opts.size),
         cam_layer=net.feature_info[-1]["module"], threshold_rule=threshold_rule(opts.max_fpr), data=data_text,
@@ -529,13 +530,24 @@ def save_model(net, opts: TrainOptions, pcfg: dict, threshold: float, summary: d
                             "learning_curve": learning_curve_of(summary["history"]),
                             "val_auc": {k: round(v, 4) for k, v in summary["val_auc"].items()}},
                "threshold_at_validation": {"balanced_accuracy": round(summary["val_balanced_accuracy"], 4),
-                                           "fpr": round(summary["val_fpr"], 4), "tpr": round(summary["val_tpr"], 4)}})
+                                           "fpr": round(summary["val_fpr"], 4), "tpr": round(summary["val_tpr"], 4)},
+               **further})
     (out / CONFIG_FILE).write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
     state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
     save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
     card = out / CARD_FILE
     if not card.is_file():
         card.write_text(basic_card(opts, summary, threshold), encoding="utf-8")
+
+
+def further_networks(config_path: Path) -> dict:
+    """The `deepfake.networks` entry of the config being replaced: retraining a detector folder's own network
+    keeps the further networks it lists (they are trained and calibrated separately)."""
+    try:
+        own = json.loads(config_path.read_text(encoding="utf-8")).get("deepfake", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {"networks": own["networks"]} if isinstance(own, dict) and own.get("networks") else {}
 
 
 def basic_card(opts: TrainOptions, summary: dict, threshold: float) -> str:
