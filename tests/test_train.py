@@ -581,7 +581,7 @@ def test_train_command_saves_the_validated_weights(tmp_path, shared_data, yunet_
 
 @needs_model
 def test_model_card_numbers_are_reproduced_by_evaluate(tmp_path, shared_data, yunet_onnx):
-    """The card's StyleGAN test row (clean, JPEG 50 and half size) is what `evaluate` measures now."""
+    """The card's StyleGAN test row (clean, JPEG 50, half and quarter size) is what `evaluate` measures now."""
     row = next(line for line in (BUNDLED_MODEL / "README.md").read_text().splitlines()
                if line.startswith("| stylegan | image |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
@@ -594,7 +594,7 @@ def test_model_card_numbers_are_reproduced_by_evaluate(tmp_path, shared_data, yu
     measured = [f"{m['n_real']} / {m['n_fake']}", str(m["no_face"])] + [
         f"{m[k]:.3f}" for k in ("auc", "accuracy", "precision", "recall", "f1")] + [
         f"{cm[0][0]} {cm[0][1]} / {cm[1][0]} {cm[1][1]}",
-        f"{metrics['jpeg50']['image']['stylegan']['auc']:.3f}", f"{metrics['half']['image']['stylegan']['auc']:.3f}"]
+        *(f"{metrics[c]['image']['stylegan']['auc']:.3f}" for c in ("jpeg50", "half", "quarter"))]
     assert cells[2:] == measured
 
 
