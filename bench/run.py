@@ -27,7 +27,7 @@ import torch  # noqa: E402
 
 from bench import inputs  # noqa: E402
 from bench.context import Ctx, backend_of, face_crop, random_model  # noqa: E402
-from bench.sections import backends, cold, floor, grid, image, memory, scaling, video  # noqa: E402
+from bench.sections import backends, cold, floor, grid, image, memory, scaling, training, video  # noqa: E402
 from bench.timing import Report  # noqa: E402
 from deepfake.detector import load_detector  # noqa: E402
 from support.paths import BUNDLED, SHARED_DATA  # noqa: E402
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="few repeats and small inputs (a smoke run, ~2 min)")
     ap.add_argument("--model", help="detector folder (default: the bundled model, else random weights)")
     ap.add_argument("--face-detector", help="YuNet ONNX path, 'yunet' or 'haar' (default: ../shared YuNet)")
-    ap.add_argument("--only", help="comma-separated sections: floor,grid,image,video,cold,memory,scaling,backends "
+    ap.add_argument("--only", help="comma-separated sections: floor,grid,image,video,cold,memory,scaling,backends,training "
                     "(floor always runs)")
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (slow to compile)")
@@ -89,7 +89,8 @@ def main(argv=None) -> int:
     sections = [("floor", floor.bench_floor), ("grid", grid.bench_grid), ("image", image.bench_image),
                 ("video", video.bench_video), ("cold", cold.bench_cold_start), ("memory", memory.bench_memory),
                 ("scaling", scaling.bench_scaling),
-                ("backends", lambda c: backends.bench_backends(c, compile_=not (args.no_compile or args.quick)))]
+                ("backends", lambda c: backends.bench_backends(c, compile_=not (args.no_compile or args.quick))),
+                ("training", training.bench_training)]
     t0 = time.perf_counter()
     for name, fn in sections:
         if name == "floor" or only is None or name in only:

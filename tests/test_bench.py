@@ -175,3 +175,19 @@ def test_client_download_folders_are_removed_when_the_process_exits(tmp_path):
     folders = [Path(p) for p in json.loads(out.stdout)]
     assert all(str(p).startswith(str(tmp_path)) for p in folders)
     assert not folders[0].parent.exists()
+
+
+def test_training_section_times_float32_and_bf16_steps_and_reports_their_ratio(network, astronaut):
+    """Section 9 times the bundled architecture's training step both ways; its note is the ratio of the medians."""
+    from types import SimpleNamespace
+
+    from bench.sections import training
+
+    det = SimpleNamespace(network=network, config=network.config, threshold=0.5)
+    c = context.Ctx(det, Path("unused"), "haar", True, timing.Report(), crop=astronaut[0:224, 140:364], best_batch=2)
+    training.bench_training(c)
+    f32, bf16 = c.report.rows
+    assert f32["name"].startswith(f"{network.config.architecture} at {network.input_size} px, batch 16, float32")
+    assert f32["repeats"] == bf16["repeats"] == 2
+    ratio = float(bf16["note"].split("x float32")[0])
+    assert ratio == pytest.approx(f32["median_ms"] / bf16["median_ms"], abs=0.006)

@@ -545,14 +545,19 @@ def test_train_command_saves_the_validated_weights(tmp_path, shared_data, yunet_
     np.testing.assert_allclose(Network.from_folder(out, backend="torch").predict(ds.crops), flipped, atol=1e-6)
 
     # --init-seed reseeds initialisation, sampling and augmentation only: same split, other weights
+    # (this run also trains under bf16 autocast, which the config records; its saved weights stay float32)
     assert cfg["deepfake"]["training"]["init_seed"] == 0
+    assert cfg["deepfake"]["training"]["precision"] == "float32"
     out2, log2 = tmp_path / "model2", tmp_path / "log2"
     assert _run("train", src, "--holdout", held, "--out", out2, "--epochs", 2, "--samples-per-epoch", 32,
                 "--threads", 1, "--cache", cache, "--log-dir", log2, "--face-detector", yunet_onnx,
-                "--init-seed", 5) == 0
+                "--init-seed", 5, "--bf16") == 0
     assert json.loads((log2 / "split.json").read_text()) == split
     cfg2 = json.loads((out2 / "config.json").read_text())["deepfake"]
     assert cfg2["training"]["init_seed"] == 5 and cfg2["split"]["seed"] == 0
+    assert cfg2["training"]["precision"] == "bf16 autocast" and "precision: bf16 autocast" in (log2 / "train.log").read_text()
+    from safetensors.torch import load_file
+    assert {v.dtype for v in load_file(str(out2 / "model.safetensors")).values() if v.is_floating_point()} == {torch.float32}
     assert np.abs(Network.from_folder(out2, backend="torch").predict(ds.crops) - scores).max() > 1e-3
 
     # ciplab's fakes train, so ciplab/val is in-source; with self-blends only no fake trains and it is cross-source
@@ -596,6 +601,35 @@ def test_model_card_numbers_are_reproduced_by_evaluate(tmp_path, shared_data, yu
         f"{cm[0][0]} {cm[0][1]} / {cm[1][0]} {cm[1][1]}",
         *(f"{metrics[c]['image']['stylegan']['auc']:.3f}" for c in ("jpeg50", "half", "quarter"))]
     assert cells[2:] == measured
+
+
+def test_bf16_autocast_trains_in_bf16_and_keeps_float32_weights():
+    """--bf16: the forward runs in bfloat16, the loss and the weights stay float32, and one step lands near the
+    float32 step (bf16 keeps about 3 significant digits)."""
+    import torch
+    import torch.nn.functional as F
+
+    from deepfake.train.train import autocast
+
+    def step(bf16: bool):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                  torch.nn.Flatten(), torch.nn.Linear(8, 2))
+        x, y = torch.randn(4, 3, 16, 16), torch.tensor([0, 1, 0, 1])
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-2)
+        with autocast(bf16):
+            logits = net(x)
+            loss = F.cross_entropy(logits.float(), y)
+        loss.backward()
+        opt.step()
+        return logits.dtype, loss.detach(), net[-1].weight.detach()
+
+    dtype16, loss16, w16 = step(True)
+    dtype32, loss32, w32 = step(False)
+    assert dtype16 == torch.bfloat16 and dtype32 == torch.float32
+    assert loss16.dtype == torch.float32 and w16.dtype == torch.float32
+    assert float(loss16) == pytest.approx(float(loss32), rel=2e-2) and float(loss16) != float(loss32)
+    assert torch.allclose(w16, w32, atol=1e-3)
 
 
 def test_threshold_rules_on_known_scores():

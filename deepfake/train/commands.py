@@ -58,6 +58,9 @@ def register(subparsers) -> None:
                    help="the kind of fake the network finds (config.json; default face_swap): 'generated' for a "
                         "further network of a detector folder (deepfake.networks)")
     t.add_argument("--arch", default="tf_efficientnet_lite0", help="timm architecture (default tf_efficientnet_lite0)")
+    t.add_argument("--bf16", action="store_true",
+                   help="training forward and loss under CPU bf16 autocast (pays on CPUs with AMX; the log says "
+                        "whether this one has it); weights, validation and the saved model stay float32 (default off)")
     t.add_argument("--size", type=int, default=224,
                    help="face-crop side in pixels, the network's input (default 224; e.g. 260 for lite2)")
     t.add_argument("--batch-size", type=int, default=16)
@@ -143,7 +146,8 @@ def cmd_train(args) -> int:
                         val_frames=args.val_frames, train_fraction=args.train_fraction, exclude=args.exclude,
                         seed=args.seed, init_seed=args.init_seed, cache=args.cache, face_detector=args.face_detector,
                         threads=args.threads, freeze_stages=args.freeze_stages, log_dir=args.log_dir,
-                        max_fpr=args.max_fpr if args.max_fpr > 0 else None, test_time_flip=args.test_time_flip)
+                        max_fpr=args.max_fpr if args.max_fpr > 0 else None, test_time_flip=args.test_time_flip,
+                        bf16=args.bf16)
     train(opts)  # a missing folder fails in its first step, data.make_splits
     return 0
 
