@@ -544,6 +544,15 @@ def test_train_command_saves_the_validated_weights(tmp_path, shared_data, yunet_
     assert cfg["deepfake"]["test_time_flip"] is True
     np.testing.assert_allclose(Network.from_folder(out, backend="torch").predict(ds.crops), flipped, atol=1e-6)
 
+    # the same command again gives the same weights, bit for bit: the documented command retrains the model it made
+    again, log_again = tmp_path / "model-again", tmp_path / "log-again"
+    assert _run("train", src, "--holdout", held, "--out", again, "--epochs", 2, "--samples-per-epoch", 32,
+                "--threads", 1, "--cache", cache, "--log-dir", log_again, "--face-detector", yunet_onnx,
+                "--max-fpr", 0.25) == 0
+    from safetensors.torch import load_file
+    first, second = load_file(str(out / "model.safetensors")), load_file(str(again / "model.safetensors"))
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
     # --init-seed reseeds initialisation, sampling and augmentation only: same split, other weights
     # (this run also trains under bf16 autocast, which the config records; its saved weights stay float32)
     assert cfg["deepfake"]["training"]["init_seed"] == 0
@@ -556,7 +565,6 @@ def test_train_command_saves_the_validated_weights(tmp_path, shared_data, yunet_
     cfg2 = json.loads((out2 / "config.json").read_text())["deepfake"]
     assert cfg2["training"]["init_seed"] == 5 and cfg2["split"]["seed"] == 0
     assert cfg2["training"]["precision"] == "bf16 autocast" and "precision: bf16 autocast" in (log2 / "train.log").read_text()
-    from safetensors.torch import load_file
     assert {v.dtype for v in load_file(str(out2 / "model.safetensors")).values() if v.is_floating_point()} == {torch.float32}
     assert np.abs(Network.from_folder(out2, backend="torch").predict(ds.crops) - scores).max() > 1e-3
 
