@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import timm
 import torch
-import torch.nn.functional as F
 
-from deepfake.train.train import autocast, cpu_has_amx, frozen_modules
+from deepfake.train.train import cpu_has_amx, frozen_modules, train_step
 
 from ..context import Ctx
 from ..timing import measure
@@ -24,18 +23,12 @@ def bench_training(c: Ctx) -> None:
     x = torch.randn(BATCH, 3, size, size).contiguous(memory_format=torch.channels_last)
     y = torch.arange(BATCH) % 2
 
-    def step(bf16: bool) -> None:
-        with autocast(bf16):
-            loss = F.cross_entropy(net(x).float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    st = measure({"float32": lambda: step(False), "bf16": lambda: step(True)}, c.reps(5, 2))
+    st = measure({"float32": lambda: train_step(net, opt, x, y), "bf16": lambda: train_step(net, opt, x, y, bf16=True)},
+                 c.reps(5, 2))
     amx = "has" if cpu_has_amx() else "has no"
     r = c.report
     r.row("9 training", f"{cfg.architecture} at {size} px, batch {BATCH}, float32 step", st["float32"],
           f"{BATCH / st['float32'].median:.1f} img/s")
     ratio = st["float32"].median / st["bf16"].median
-    r.row("9 training", f"same step under bf16 autocast (train --bf16)", st["bf16"],
+    r.row("9 training", "same step under bf16 autocast (train --bf16)", st["bf16"],
           f"{ratio:.2f}x float32's speed; this CPU {amx} AMX bf16 tiles (issue #12: 1.6x for lite2 with them)")

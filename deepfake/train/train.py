@@ -81,6 +81,11 @@ class TrainOptions:
     log_dir: Path | None = None
 
     @property
+    def precision(self) -> str:
+        """How the training forward runs (the log and config.json `deepfake.training.precision` say it)."""
+        return "bf16 autocast" if self.bf16 else "float32"
+
+    @property
     def training_seed(self) -> int:
         return self.seed if self.init_seed is None else self.init_seed
 
@@ -351,6 +356,17 @@ def autocast(bf16: bool):
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
 
 
+def train_step(net, optim, x: torch.Tensor, y: torch.Tensor, bf16: bool = False) -> torch.Tensor:
+    """One optimiser step on a batch (forward and loss under `autocast(bf16)`, the loss in float32); the loss."""
+    with autocast(bf16):
+        logits = net(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=0.05)
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    optim.step()
+    return loss.detach()
+
+
 def _log(msg: str, fh=None) -> None:
     line = f"[{time.strftime('%H:%M:%S')}] {msg}"
     print(line, flush=True)
@@ -415,7 +431,7 @@ def _train_logged(opts: TrainOptions, splits: dict, log_dir: Path, fh, t_start: 
     params = [p for p in net.parameters() if p.requires_grad]
     _log(f"init: {init}; {sum(p.numel() for p in params) / 1e6:.2f} M trainable parameters", fh)
     amx = cpu_has_amx()
-    _log(f"precision: {'bf16 autocast' if opts.bf16 else 'float32'} (this CPU "
+    _log(f"precision: {opts.precision} (this CPU "
          f"{'has' if amx else 'has no'} AMX{'; --bf16 may train faster' if amx and not opts.bf16 else ''})", fh)
     optim = torch.optim.AdamW(params, lr=opts.lr, weight_decay=1e-4)
     ema = None
@@ -450,15 +466,10 @@ def _train_logged(opts: TrainOptions, splits: dict, log_dir: Path, fh, t_start: 
                 break
             sched.step_update(step)
             x, y = sampler.batch()
-            with autocast(opts.bf16):
-                logits = net(to_tensor(x, mean, std))
-                loss = F.cross_entropy(logits.float(), torch.from_numpy(y), label_smoothing=0.05)
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
+            loss = train_step(net, optim, to_tensor(x, mean, std), torch.from_numpy(y), opts.bf16)
             if ema is not None:
                 ema.update(net, step=step + 1)
-            losses.append(float(loss.detach()))
+            losses.append(float(loss))
             seen += len(y)
             step += 1
         dt = time.time() - t_ep
@@ -547,7 +558,7 @@ def save_model(net, opts: TrainOptions, pcfg: dict, threshold: float, summary: d
                                  "alternate val (checkpoint, threshold) / test (reported numbers)"},
                "training": {"init": summary["init"], "init_seed": opts.training_seed,
                             "epochs_run": len(summary["history"]),
-                            "precision": "bf16 autocast" if opts.bf16 else "float32",
+                            "precision": opts.precision,
                             "best_epoch": summary["best_epoch"], "minutes": summary["minutes"],
                             "learning_curve": learning_curve_of(summary["history"]),
                             "val_auc": {k: round(v, 4) for k, v in summary["val_auc"].items()}},
