@@ -322,6 +322,35 @@ def test_sharpness_matching_blurs_the_sharper_member_to_the_other(astronaut):
     np.testing.assert_array_equal(b, soft)
 
 
+def test_lowres_sbi_blends_into_a_low_resolution_copy_of_the_real_face(astronaut):
+    """--lowres-sbi 1: every self-blended pair is (low-resolution copy of the real face, its self-blend): the real
+    member is the crop downscaled to 25-60 % of its side and back (sharpness far below the crop's), and the blend is
+    made after that downscale, so the two members differ inside the face and not outside the blend mask."""
+    from deepfake.quality import sharpness
+    from deepfake.train.train import Sampler, TrainOptions, low_resolution
+
+    crop = cv2.resize(astronaut[:300, 100:400], (224, 224), interpolation=cv2.INTER_AREA)
+    items = [data.Item(Path("r.png"), 0, "ciplab", "g0", "image")]
+    ds = data.Dataset(crop[None], np.full((1, 5, 2), np.nan, np.float32),
+                      np.array([[52, 40, 120, 140]], np.float32), np.array([0]), np.arange(1), items,
+                      np.full((1, 68, 2), np.nan, np.float32))
+    full = sharpness(crop)
+    for lowres, seed in ((1.0, 0), (1.0, 1), (0.0, 0)):
+        sampler = Sampler(ds, TrainOptions(dirs=[], out=Path("x"), sbi_ratio=1.0, lowres_sbi=lowres),
+                          np.random.default_rng(seed))
+        real, fake = sampler.pair()
+        if lowres:
+            assert sharpness(real) < 0.5 * full  # at most 60 % of the side: most of the detail is gone
+        else:
+            np.testing.assert_array_equal(real, crop)  # off: the bundled recipe's pair, untouched
+        diff = np.abs(fake.astype(int) - real).max(axis=2)
+        assert diff[100:130, 100:130].max() > 0  # the face centre is blended
+        assert diff[:20].max() == 0 and diff[:, :20].max() == 0  # outside the box-extrapolated mask: the real
+    # the downscale keeps the size and is deterministic for a seed
+    a = low_resolution(crop, np.random.default_rng(3), 0.25, 0.6)
+    assert a.shape == crop.shape and np.array_equal(a, low_resolution(crop, np.random.default_rng(3), 0.25, 0.6))
+
+
 def test_validation_scores_videos_by_their_frame_mean_and_splits_cross_source():
     from deepfake.train.train import item_scores, validation_aucs
 

@@ -31,4 +31,4 @@ def bench_training(c: Ctx) -> None:
           f"{BATCH / st['float32'].median:.1f} img/s")
     ratio = st["float32"].median / st["bf16"].median
     r.row("9 training", "same step under bf16 autocast (train --bf16)", st["bf16"],
-          f"{ratio:.2f}x float32's speed; this CPU {amx} AMX bf16 tiles (issue #12: 1.6x for lite2 with them)")
+          f"{ratio:.2f}x float32's speed; this CPU {amx} AMX bf16 tiles (issue #12: 1.6x for lite2 with them; 0.69x measured on one)")

@@ -54,6 +54,9 @@ def register(subparsers) -> None:
     t.add_argument("--match-sharpness", type=float, default=0.0,
                    help="share of labelled (real, fake) pairs whose sharper member is blurred to the other's "
                         "sharpness, so that blur does not separate them (default 0)")
+    t.add_argument("--lowres-sbi", type=float, default=0.0,
+                   help="share of self-blended pairs blended into a low-resolution copy of the real face (25-60 %% of "
+                        "its side, both members of the pair), so that small faces keep a visible blend (default 0)")
     t.add_argument("--kind", choices=("face_swap", "generated"), default="face_swap",
                    help="the kind of fake the network finds (config.json; default face_swap): 'generated' for a "
                         "further network of a detector folder (deepfake.networks)")
@@ -141,7 +144,7 @@ def cmd_train(args) -> int:
                         epochs=args.epochs, samples_per_epoch=args.samples_per_epoch, minutes=args.minutes,
                         ema_decay=args.ema_decay,
                         size=args.size, batch_size=args.batch_size, lr=args.lr, sbi_ratio=args.sbi_ratio,
-                        any_real_share=args.any_real_share, kind=args.kind, match_sharpness=args.match_sharpness,
+                        any_real_share=args.any_real_share, kind=args.kind, match_sharpness=args.match_sharpness, lowres_sbi=args.lowres_sbi,
                         heldout_fraction=args.heldout_fraction, frames=args.frames,
                         val_frames=args.val_frames, train_fraction=args.train_fraction, exclude=args.exclude,
                         seed=args.seed, init_seed=args.init_seed, cache=args.cache, face_detector=args.face_detector,

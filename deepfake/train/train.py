@@ -54,6 +54,9 @@ class TrainOptions:
     # gate's measure): DFDC and FaceForensics++ fakes are about 30 % blurrier than their reals, so without it
     # blur alone separates them and low-quality real faces come to look fake.
     match_sharpness: float = 0.0
+    # Share of self-blended pairs made from a low-resolution copy of the real face (both members), blended after
+    # the downscale: against small real faces scoring as fakes (issue #12 item 6).
+    lowres_sbi: float = 0.0
     kind: str = "face_swap"  # the kind of fake the network learns to find (config.json deepfake.kind and name)
     heldout_fraction: float = 0.25
     frames: int = 32  # frames sampled per training video
@@ -76,7 +79,7 @@ class TrainOptions:
     test_time_flip: bool = False
     # Training forward and loss under CPU bf16 autocast (weights, optimiser, EMA, validation stay float32). Opt-in:
     # the bundled network was trained in float32, and the documented command must retrain it as it is; on a CPU
-    # with AMX bf16 tiles, issue #12 measured lite2 training 1.6x faster with it.
+    # with AMX bf16 tiles, issue #12 measured lite2 training 1.6x faster with it, session 13 0.69x (slow bf16 backward).
     bf16: bool = False
     log_dir: Path | None = None
 
@@ -94,6 +97,15 @@ class TrainOptions:
 def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else img
+
+
+def low_resolution(img: np.ndarray, rng: np.random.Generator, lo: float, hi: float) -> np.ndarray:
+    """img downscaled to a log-uniform share in [lo, hi] of its side (at least 8 px) and upscaled back to its size,
+    bilinear or bicubic: the face of a low-resolution frame, at the crop size."""
+    S = img.shape[0]
+    k = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    small = cv2.resize(img, (max(8, int(S * k)),) * 2, interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (S, S), interpolation=[cv2.INTER_LINEAR, cv2.INTER_CUBIC][int(rng.integers(2))])
 
 
 def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -118,9 +130,7 @@ def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.2))
     if rng.random() < 0.5:  # low-resolution source, down to ~40 px faces (small video frames), log-uniform
         # so that face size stops being a cue: real faces used to score higher the smaller they were
-        k = float(np.exp(rng.uniform(np.log(0.18), np.log(0.9))))
-        small = cv2.resize(img, (max(8, int(S * k)),) * 2, interpolation=cv2.INTER_AREA)
-        img = cv2.resize(small, (S, S), interpolation=[cv2.INTER_LINEAR, cv2.INTER_CUBIC][int(rng.integers(2))])
+        img = low_resolution(img, rng, 0.18, 0.9)
     if rng.random() < 0.7:
         img = _jpeg(np.ascontiguousarray(img), int(rng.integers(40, 101)))
     return np.ascontiguousarray(img)
@@ -218,7 +228,13 @@ class Sampler:
         ds, rng = self.ds, self.rng
         if not self.pools[1][0] or rng.random() < self.opts.sbi_ratio:
             i = self._pick(0)
-            return ds.crops[i], self_blend(ds.crops[i], self.geometry(i), rng)[0]
+            real = ds.crops[i]
+            if self.opts.lowres_sbi and rng.random() < self.opts.lowres_sbi:
+                # blend into a low-resolution copy: the blend stays visible at that resolution, as in a face swap
+                # of low-resolution footage (the shared augmentation's downscale comes after the blend and wipes
+                # it out, which taught "small face: 0.5", above the threshold, for real faces)
+                real = low_resolution(real, rng, 0.25, 0.6)
+            return real, self_blend(real, self.geometry(i), rng)[0]
         f = self._pick(1)
         real, fake = ds.crops[self._real_partner(f)], ds.crops[f]
         if self.opts.match_sharpness and rng.random() < self.opts.match_sharpness:
@@ -432,7 +448,7 @@ def _train_logged(opts: TrainOptions, splits: dict, log_dir: Path, fh, t_start: 
     _log(f"init: {init}; {sum(p.numel() for p in params) / 1e6:.2f} M trainable parameters", fh)
     amx = cpu_has_amx()
     _log(f"precision: {opts.precision} (this CPU "
-         f"{'has' if amx else 'has no'} AMX{'; --bf16 may train faster' if amx and not opts.bf16 else ''})", fh)
+         f"{'has' if amx else 'has no'} AMX{'; bench/run.py --only training measures whether --bf16 is faster' if amx and not opts.bf16 else ''})", fh)
     optim = torch.optim.AdamW(params, lr=opts.lr, weight_decay=1e-4)
     ema = None
     if opts.ema_decay > 0:
@@ -538,6 +554,8 @@ def save_model(net, opts: TrainOptions, pcfg: dict, threshold: float, summary: d
         data_text += f"; plus self-blended fakes (sbi_ratio {opts.sbi_ratio})"
     if opts.match_sharpness > 0:
         data_text += f"; sharpness-matched labelled pairs (match_sharpness {opts.match_sharpness})"
+    if opts.lowres_sbi > 0:
+        data_text += f"; self-blends into low-resolution copies (lowres_sbi {opts.lowres_sbi})"
     further = further_networks(out / CONFIG_FILE)
     cfg = make_config_dict(
         opts.arch, pcfg, threshold=threshold, crop=CropRecipe(opts.margin, opts.size),
